@@ -1,0 +1,78 @@
+/**
+ * Wires the core from configuration: store, cache, statistics and the answer pipeline. Every transport (the
+ * `kvcache` CLI, the console chat, the Slack app) opens one App and calls the same Answerer.
+ */
+import { Answerer } from './core/answerer';
+import { AnswerCache } from './core/cache';
+import { buildReport, type StatsReport } from './core/report';
+import { StatsRecorder } from './core/stats';
+import { systemClock, type Clock, type Generator, type SemanticMatcher } from './core/types';
+import type { Config } from './config';
+import { recoverJournals } from './faq/preload';
+import { silentLogger, type Logger } from './logger';
+import { openStore } from './store/open';
+import type { KvStore } from './store/types';
+
+export interface AppDeps {
+  clock?: Clock;
+  logger?: Logger;
+  store?: KvStore;
+  semantic?: SemanticMatcher | null;
+  generator?: Generator | null;
+}
+
+export interface App {
+  config: Config;
+  clock: Clock;
+  logger: Logger;
+  store: KvStore;
+  cache: AnswerCache;
+  stats: StatsRecorder;
+  answerer: Answerer;
+  report(tenant: string): Promise<StatsReport>;
+  close(): Promise<void>;
+}
+
+export async function openApp(config: Config, deps: AppDeps = {}): Promise<App> {
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger ?? silentLogger;
+  const store = deps.store ?? (await openStore(config.store, config.dataDir));
+  const recovered = await recoverJournals(store);
+  if (recovered.length > 0) logger.warn({ tenants: recovered }, 'rolled forward an interrupted FAQ preload');
+  const stats = new StatsRecorder(store, clock, config.statsFlushMs);
+  const cache = new AnswerCache({ store, clock, stats, ttlMs: config.ttlMs, maxEntries: config.maxEntries });
+  const answerer = new Answerer({
+    cache,
+    stats,
+    clock,
+    fallbackAnswer: config.fallbackAnswer,
+    maxQuestionChars: config.maxQuestionChars,
+    semantic: deps.semantic ?? null,
+    generator: deps.generator ?? null,
+  });
+  let closed = false;
+  return {
+    config,
+    clock,
+    logger,
+    store,
+    cache,
+    stats,
+    answerer,
+    async report(tenant) {
+      await cache.flushHits();
+      const doc = await stats.read(tenant);
+      return buildReport(tenant, doc, await cache.counts(tenant), config.missCostMs);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      try {
+        await cache.close();
+        await stats.close();
+      } finally {
+        await store.close();
+      }
+    },
+  };
+}

@@ -1,0 +1,99 @@
+/**
+ * Configuration from the environment, checked once at start with zod. A bad value stops the process with one
+ * line naming the variable, the value and what to write instead; variables are never passed through unchecked.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+import { KvcacheError } from './errors';
+import { projectRoot } from './paths';
+
+const DURATION_RE = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "7d", "12h", "30m", "45s", "250ms" or a plain number of seconds. */
+export function parseDuration(text: string): number | null {
+  const m = DURATION_RE.exec(text.trim());
+  if (!m || m[1] === undefined) return null;
+  return Math.round(Number(m[1]) * (UNIT_MS[m[2] ?? 's'] ?? 1000));
+}
+
+const duration = (min: number) =>
+  z
+    .string()
+    .transform((s, ctx) => {
+      const ms = parseDuration(s);
+      if (ms === null || ms < min) {
+        ctx.addIssue({ code: 'custom', message: `expected a duration such as 7d, 12h, 30m or 45s (at least ${min} ms)` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { message: 'expected a whole number' })
+    .transform(Number)
+    .pipe(z.number().int().min(min, { message: `must be at least ${min}` }).max(max, { message: `must be at most ${max}` }));
+
+const schema = z.object({
+  KVCACHE_STORE: z.string().optional(),
+  KVCACHE_DATA_DIR: z.string().min(1).default('./data'),
+  KVCACHE_TTL: duration(1000).prefault('7d'),
+  KVCACHE_MAX_ENTRIES: int(1, 10_000_000).prefault('50000'),
+  KVCACHE_MAX_QUESTION_CHARS: int(10, 100_000).prefault('2000'),
+  KVCACHE_FALLBACK_ANSWER: z
+    .string()
+    .min(1)
+    .default("I don't know yet; I've logged your question for the team."),
+  KVCACHE_FAQ: z.string().optional(),
+  KVCACHE_MISS_COST_MS: int(1, 600_000).prefault('2000'),
+  KVCACHE_STATS_FLUSH_MS: int(10, 600_000).prefault('1000'),
+  KVCACHE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Config {
+  store: string | undefined;
+  dataDir: string;
+  ttlMs: number;
+  maxEntries: number;
+  maxQuestionChars: number;
+  fallbackAnswer: string;
+  /** FAQ files loaded by `npm start` before the console chat; empty list = none. */
+  faqFiles: string[];
+  missCostMs: number;
+  statsFlushMs: number;
+  logLevel: string;
+}
+
+export const DEMO_FAQ = path.join(projectRoot(), 'config', 'demo-faq.yaml');
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // An empty variable means "not set", as in most twelve-factor tools.
+  const present = Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith('KVCACHE_') && v !== ''));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue?.path[0] ?? 'KVCACHE_*');
+    throw new KvcacheError(
+      'CONFIG_INVALID',
+      `${name}=${JSON.stringify(env[name] ?? '')} is invalid: ${issue?.message ?? 'bad value'}. Fix or unset ${name} (see the configuration table in README.md).`,
+    );
+  }
+  const c = parsed.data;
+  return {
+    store: c.KVCACHE_STORE,
+    dataDir: c.KVCACHE_DATA_DIR,
+    ttlMs: c.KVCACHE_TTL,
+    maxEntries: c.KVCACHE_MAX_ENTRIES,
+    maxQuestionChars: c.KVCACHE_MAX_QUESTION_CHARS,
+    fallbackAnswer: c.KVCACHE_FALLBACK_ANSWER,
+    faqFiles:
+      env.KVCACHE_FAQ === undefined
+        ? [DEMO_FAQ]
+        : env.KVCACHE_FAQ.split(',').map((s) => s.trim()).filter((s) => s.length > 0),
+    missCostMs: c.KVCACHE_MISS_COST_MS,
+    statsFlushMs: c.KVCACHE_STATS_FLUSH_MS,
+    logLevel: c.KVCACHE_LOG_LEVEL,
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * `kvcache chat`: a console conversation through the same pipeline as Slack (like `rasa shell`), for trying the
+ * bot locally. Works on a terminal and on piped input, one question a line.
+ */
+import readline from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import type { App } from '../app';
+import { KvcacheError } from '../errors';
+import { formatReport } from '../core/report';
+import type { AnswerResult } from '../core/types';
+
+export interface ChatOptions {
+  tenant: string;
+  input: Readable;
+  output: Writable;
+}
+
+const CONTEXT: Record<AnswerResult['source'], string> = {
+  exact: 'from the FAQ, exact match',
+  normalized: 'from the FAQ, same question in other words or formatting',
+  semantic: 'from the FAQ, similar question',
+  generated: 'generated, may be imperfect',
+  fallback: 'not answered, logged for the team',
+};
+
+export function describeResult(r: AnswerResult): string {
+  const ctx = CONTEXT[r.source];
+  const matched = r.matchedQuestion && r.matchedQuestion !== r.question ? `, matched "${r.matchedQuestion}"` : '';
+  return `(${ctx}${matched}; ${r.latencyMs.toFixed(2)} ms)`;
+}
+
+export async function runChat(app: App, opts: ChatOptions): Promise<void> {
+  const { tenant, output } = opts;
+  const say = (s: string) => output.write(`${s}\n`);
+  const counts = await app.cache.counts(tenant);
+  say(`kvcache chat: team "${tenant}", ${counts.faq} FAQ entries, store ${app.store.location}`);
+  say('Ask a question. Commands: /stats, /help, /quit.');
+  const rl = readline.createInterface({ input: opts.input, terminal: false });
+  const prompt = () => output.write('you> ');
+  prompt();
+  for await (const line of rl) {
+    const text = line.trim();
+    if (text === '/quit' || text === '/exit') break;
+    if (text === '') {
+      prompt();
+      continue;
+    }
+    if (text === '/help') {
+      say('Type a question and press Enter. /stats shows the cache statistics; /quit leaves.');
+    } else if (text === '/stats') {
+      say(formatReport(await app.report(tenant)));
+    } else {
+      try {
+        const r = await app.answerer.ask(tenant, text);
+        say(`bot> ${r.answer}`);
+        say(`     ${describeResult(r)}`);
+      } catch (err) {
+        if (!(err instanceof KvcacheError)) throw err;
+        say(`bot> Sorry: ${err.message}`);
+      }
+    }
+    prompt();
+  }
+  rl.close();
+  output.write('\n');
+}

@@ -1,0 +1,80 @@
+/**
+ * The one pipeline every transport (CLI, console chat, Slack) calls: check, normalize, look up (exact,
+ * normalized, then the semantic layer), generate on a miss, store, record. It imports nothing of Slack.
+ */
+import { KvcacheError } from '../errors';
+import type { AnswerCache } from './cache';
+import { exactForm, normalizeQuestion } from './normalize';
+import type { StatsRecorder } from './stats';
+import type { AnswerResult, Clock, Generator, Outcome, SemanticMatcher } from './types';
+
+export interface AnswererOptions {
+  cache: AnswerCache;
+  stats: StatsRecorder;
+  clock: Clock;
+  fallbackAnswer: string;
+  maxQuestionChars: number;
+  semantic?: SemanticMatcher | null;
+  generator?: Generator | null;
+  /** Monotonic milliseconds for latency; injectable so tests control it. */
+  elapsed?: () => number;
+}
+
+export interface AskOptions {
+  /** Never call the model and record nothing: a what-if lookup (replay --lookup-only). */
+  lookupOnly?: boolean;
+}
+
+const monotonicMs = () => performance.now();
+
+export class Answerer {
+  private readonly o: AnswererOptions;
+  private readonly elapsed: () => number;
+
+  constructor(opts: AnswererOptions) {
+    this.o = opts;
+    this.elapsed = opts.elapsed ?? monotonicMs;
+  }
+
+  /** Throws QUESTION_EMPTY or QUESTION_TOO_LONG with a message fit to show the asker. */
+  checkQuestion(question: string): string {
+    const q = exactForm(question);
+    if (q === '') throw new KvcacheError('QUESTION_EMPTY', 'the question is empty; type a question');
+    if (q.length > this.o.maxQuestionChars) {
+      throw new KvcacheError(
+        'QUESTION_TOO_LONG',
+        `the question is ${q.length} characters long; the limit is ${this.o.maxQuestionChars} (KVCACHE_MAX_QUESTION_CHARS): please shorten it`,
+      );
+    }
+    return q;
+  }
+
+  async ask(tenant: string, question: string, opts: AskOptions = {}): Promise<AnswerResult> {
+    const started = this.elapsed();
+    const q = this.checkQuestion(question);
+    const normalized = normalizeQuestion(q);
+    const done = (r: Omit<AnswerResult, 'latencyMs' | 'question'>): AnswerResult => {
+      const latencyMs = this.elapsed() - started;
+      if (!opts.lookupOnly) this.o.stats.record(tenant, { outcome: r.source, latencyMs, question: q, normalized });
+      return { question: q, ...r, latencyMs };
+    };
+
+    const hit = await this.o.cache.lookup(tenant, q);
+    if (hit) {
+      return done({ answer: hit.entry.answer, source: hit.tier, entryId: hit.entry.id, matchedQuestion: hit.matchedQuestion, score: null });
+    }
+    const sem = this.o.semantic ? await this.o.semantic.match(tenant, q, normalized) : null;
+    if (sem) {
+      return done({ answer: sem.entry.answer, source: 'semantic', entryId: sem.entry.id, matchedQuestion: sem.matchedQuestion, score: sem.score });
+    }
+    if (!opts.lookupOnly && this.o.generator) {
+      const gen = await this.o.generator.generate(tenant, q);
+      if (gen) {
+        const entry = await this.o.cache.put(tenant, { question: q, answer: gen.answer, source: 'generated', usedEntries: gen.usedEntries });
+        return done({ answer: gen.answer, source: 'generated', entryId: entry.id, matchedQuestion: null, score: null });
+      }
+    }
+    const outcome: Outcome = 'fallback';
+    return done({ answer: this.o.fallbackAnswer, source: outcome, entryId: null, matchedQuestion: null, score: null });
+  }
+}

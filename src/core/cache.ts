@@ -1,0 +1,306 @@
+/**
+ * AnswerCache: question -> answer over a KvStore. Lookup order is exact key, then normalized key; the semantic
+ * layer and the model plug in after it (see Answerer). FAQ entries are pinned (no TTL, never evicted); generated
+ * and manual entries carry a TTL and live under a capacity bound with least-recently-used eviction.
+ */
+import { LRUCache } from 'lru-cache';
+import { KvcacheError } from '../errors';
+import type { KvStore, StoreOp } from '../store/types';
+import { exactForm, normalizeQuestion } from './normalize';
+import { DEFAULT_TENANT, hashText, keys, parseEntryKey, type Pointer } from './keys';
+import type { StatsRecorder } from './stats';
+import type { CacheEntry, Clock } from './types';
+
+export interface CacheOptions {
+  store: KvStore;
+  clock: Clock;
+  stats: StatsRecorder;
+  /** TTL of generated and manual entries. */
+  ttlMs: number;
+  /** Capacity of generated and manual entries (all tenants together); FAQ entries do not count. */
+  maxEntries: number;
+}
+
+export interface CacheHit {
+  entry: CacheEntry;
+  tier: 'exact' | 'normalized';
+  matchedQuestion: string;
+}
+
+export interface DynamicInput {
+  question: string;
+  answer: string;
+  source: 'generated' | 'manual';
+  usedEntries?: string[];
+}
+
+const MAX_PENDING_HITS = 10_000;
+
+/** The store keys a phrasing is indexed under. */
+export function phrasingKeys(tenant: string, text: string): { exact: string; normalized: string | null } {
+  const n = normalizeQuestion(text);
+  return { exact: keys.exact(tenant, exactForm(text)), normalized: n === '' ? null : keys.normalized(tenant, n) };
+}
+
+export function entryKey(e: Pick<CacheEntry, 'tenant' | 'id' | 'source'>): string {
+  return keys.entry(e.tenant, e.id, e.source === 'faq');
+}
+
+/** Every pointer key an entry owns (its question and alternates, exact and normalized). */
+export function pointerKeysOf(e: Pick<CacheEntry, 'tenant' | 'question' | 'alternates'>): string[] {
+  const out = new Set<string>();
+  for (const p of [e.question, ...e.alternates]) {
+    const k = phrasingKeys(e.tenant, p);
+    out.add(k.exact);
+    if (k.normalized) out.add(k.normalized);
+  }
+  return [...out];
+}
+
+export class AnswerCache {
+  readonly store: KvStore;
+  private readonly clock: Clock;
+  private readonly stats: StatsRecorder;
+  private readonly ttlMs: number;
+  private readonly maxEntries: number;
+  private readonly pendingHits = new Map<string, { n: number; last: number }>();
+  private readonly ownFaq = new LRUCache<string, boolean>({ max: 10_000, ttl: 5_000 });
+  private tracker: LRUCache<string, number> | null = null;
+  private trackerLoading: Promise<LRUCache<string, number>> | null = null;
+  private readonly evictions: Array<Promise<void>> = [];
+
+  constructor(opts: CacheOptions) {
+    if (!(opts.maxEntries >= 1) || !(opts.ttlMs >= 1)) {
+      throw new KvcacheError('CONFIG_INVALID', 'the answer cache needs a capacity and a TTL of at least 1');
+    }
+    this.store = opts.store;
+    this.clock = opts.clock;
+    this.stats = opts.stats;
+    this.ttlMs = opts.ttlMs;
+    this.maxEntries = opts.maxEntries;
+  }
+
+  /** Exact then normalized key in the tenant; a tenant without an FAQ of its own falls back to the default FAQ. */
+  async lookup(tenant: string, question: string): Promise<CacheHit | null> {
+    const exact = exactForm(question);
+    const normalized = normalizeQuestion(question);
+    const hit = await this.lookupIn(tenant, exact, normalized, false);
+    if (hit || tenant === DEFAULT_TENANT || (await this.hasOwnFaq(tenant))) return hit;
+    return this.lookupIn(DEFAULT_TENANT, exact, normalized, true);
+  }
+
+  private async lookupIn(tenant: string, exact: string, normalized: string, faqOnly: boolean): Promise<CacheHit | null> {
+    const tiers: Array<['exact' | 'normalized', string]> = [['exact', keys.exact(tenant, exact)]];
+    if (normalized !== '') tiers.push(['normalized', keys.normalized(tenant, normalized)]);
+    for (const [tier, key] of tiers) {
+      const ptr = await this.store.get<Pointer & { q?: string }>(key);
+      if (!ptr || (faqOnly && !ptr.pinned)) continue;
+      const entry = await this.readEntry(tenant, ptr.id, ptr.pinned);
+      if (!entry) {
+        await this.store.delete(key); // dangling pointer of an expired or removed entry
+        continue;
+      }
+      this.noteHit(entry);
+      return { entry, tier, matchedQuestion: ptr.q ?? entry.question };
+    }
+    return null;
+  }
+
+  private async readEntry(tenant: string, id: string, pinned: boolean): Promise<CacheEntry | null> {
+    const e = await this.store.get<CacheEntry>(keys.entry(tenant, id, pinned));
+    if (!e) return null;
+    if (e.expiresAt !== null && e.expiresAt <= this.clock.now()) return null;
+    return e;
+  }
+
+  async getEntry(tenant: string, id: string): Promise<CacheEntry | null> {
+    return (await this.readEntry(tenant, id, true)) ?? (await this.readEntry(tenant, id, false));
+  }
+
+  private async hasOwnFaq(tenant: string): Promise<boolean> {
+    const cached = this.ownFaq.get(tenant);
+    if (cached !== undefined) return cached;
+    const meta = await this.store.get<{ count: number }>(keys.faqMeta(tenant));
+    const own = (meta?.count ?? 0) > 0;
+    this.ownFaq.set(tenant, own);
+    return own;
+  }
+
+  /** Forget cached knowledge of which tenants have an FAQ (after a preload in this process). */
+  invalidateFaqMeta(tenant: string): void {
+    this.ownFaq.delete(tenant);
+  }
+
+  private noteHit(entry: CacheEntry): void {
+    const k = entryKey(entry);
+    const p = this.pendingHits.get(k);
+    const now = this.clock.now();
+    if (p) {
+      p.n += 1;
+      p.last = now;
+    } else {
+      this.pendingHits.set(k, { n: 1, last: now });
+    }
+    if (entry.source !== 'faq') this.tracker?.get(k); // refresh recency
+    if (this.pendingHits.size >= MAX_PENDING_HITS) void this.flushHits().catch(() => undefined);
+  }
+
+  /** Writes accumulated hit counts into the entries (write-behind: a hit never waits on a write). */
+  async flushHits(): Promise<void> {
+    const batch = [...this.pendingHits.entries()];
+    this.pendingHits.clear();
+    const now = this.clock.now();
+    for (const [k, h] of batch) {
+      const e = await this.store.get<CacheEntry>(k);
+      if (!e) continue;
+      if (e.expiresAt !== null && e.expiresAt <= now) continue;
+      e.hitCount += h.n;
+      e.lastHitAt = Math.max(e.lastHitAt ?? 0, h.last);
+      await this.store.set(k, e, e.expiresAt === null ? undefined : e.expiresAt - now);
+    }
+  }
+
+  /** Stores a generated or manual answer under the asker's exact and normalized keys. */
+  async put(tenant: string, input: DynamicInput): Promise<CacheEntry> {
+    const ex = exactForm(input.question);
+    const nm = normalizeQuestion(input.question);
+    const pk = phrasingKeys(tenant, input.question);
+    const current = await this.store.get<Pointer>(pk.normalized ?? pk.exact);
+    if (current?.pinned) {
+      throw new KvcacheError(
+        'FAQ_CONFLICT',
+        `"${ex}" is already answered by FAQ entry "${current.id}"; change that entry in the FAQ file and preload it again`,
+      );
+    }
+    const now = this.clock.now();
+    const id = `d-${hashText(nm === '' ? ex : nm).slice(0, 16)}`;
+    const previous = await this.readEntry(tenant, id, false);
+    const entry: CacheEntry = {
+      id,
+      tenant,
+      question: ex,
+      answer: input.answer,
+      source: input.source,
+      alternates: [],
+      tags: [],
+      createdAt: previous?.createdAt ?? now,
+      updatedAt: now,
+      hitCount: previous?.hitCount ?? 0,
+      lastHitAt: previous?.lastHitAt ?? null,
+      expiresAt: now + this.ttlMs,
+      ...(input.usedEntries ? { usedEntries: [...input.usedEntries] } : {}),
+    };
+    const ptr: Pointer & { q: string } = { id, pinned: false, q: ex };
+    const ops: StoreOp[] = [{ op: 'set', key: entryKey(entry), value: entry, ttlMs: this.ttlMs }];
+    ops.push({ op: 'set', key: pk.exact, value: ptr, ttlMs: this.ttlMs });
+    if (pk.normalized) ops.push({ op: 'set', key: pk.normalized, value: ptr, ttlMs: this.ttlMs });
+    await this.store.apply(ops);
+    const tracker = await this.loadTracker();
+    tracker.set(entryKey(entry), entry.expiresAt ?? 0);
+    await this.settleEvictions();
+    return entry;
+  }
+
+  /** Removes an entry and the pointers that still point at it. */
+  async remove(entry: CacheEntry): Promise<void> {
+    const ptrKeys = pointerKeysOf(entry);
+    const ptrs = await this.store.getMany<Pointer>(ptrKeys);
+    const ops: StoreOp[] = [{ op: 'delete', key: entryKey(entry) }];
+    ptrKeys.forEach((k, i) => {
+      const p = ptrs[i];
+      if (p && p.id === entry.id && p.pinned === (entry.source === 'faq')) ops.push({ op: 'delete', key: k });
+    });
+    await this.store.apply(ops);
+    this.tracker?.delete(entryKey(entry));
+    this.pendingHits.delete(entryKey(entry));
+  }
+
+  /** Forgets whatever answers this question (exact, then normalized key). */
+  async forgetQuestion(tenant: string, question: string): Promise<CacheEntry | null> {
+    const pk = phrasingKeys(tenant, question);
+    for (const k of [pk.exact, pk.normalized]) {
+      if (!k) continue;
+      const ptr = await this.store.get<Pointer>(k);
+      if (!ptr) continue;
+      const e = await this.readEntry(tenant, ptr.id, ptr.pinned);
+      if (e) {
+        await this.remove(e);
+        return e;
+      }
+    }
+    return null;
+  }
+
+  async forgetId(tenant: string, id: string): Promise<CacheEntry | null> {
+    const e = await this.getEntry(tenant, id);
+    if (e) await this.remove(e);
+    return e;
+  }
+
+  /** The tenant's entries: FAQ (pinned), dynamic (generated and manual), or both. Expired entries are skipped. */
+  async *entries(tenant: string, which: 'faq' | 'dynamic' | 'all' = 'all'): AsyncGenerator<CacheEntry> {
+    const now = this.clock.now();
+    const prefixes =
+      which === 'faq' ? [keys.faqPrefix(tenant)] : which === 'dynamic' ? [keys.dynamicPrefix(tenant)] : [keys.faqPrefix(tenant), keys.dynamicPrefix(tenant)];
+    for (const prefix of prefixes) {
+      for await (const [, e] of this.store.scan<CacheEntry>(prefix)) {
+        if (e.expiresAt !== null && e.expiresAt <= now) continue;
+        yield e;
+      }
+    }
+  }
+
+  async counts(tenant: string): Promise<{ faq: number; generated: number; manual: number }> {
+    const c = { faq: 0, generated: 0, manual: 0 };
+    for await (const e of this.entries(tenant)) c[e.source] += 1;
+    return c;
+  }
+
+  /**
+   * The LRU order of dynamic entries, rebuilt from the store on first need (from each entry's last use), so
+   * the capacity bound holds across restarts. The dispose hook turns a capacity eviction into a store delete.
+   */
+  private loadTracker(): Promise<LRUCache<string, number>> {
+    if (this.tracker) return Promise.resolve(this.tracker);
+    this.trackerLoading ??= (async () => {
+      const seen: Array<[string, number, number]> = [];
+      for await (const [k, e] of this.store.scan<CacheEntry>(keys.dynamicPrefix())) {
+        seen.push([k, Math.max(e.lastHitAt ?? 0, e.updatedAt), e.expiresAt ?? 0]);
+      }
+      seen.sort((a, b) => a[1] - b[1]);
+      const t = new LRUCache<string, number>({
+        max: this.maxEntries,
+        dispose: (expiresAt, key, reason) => {
+          if (reason === 'evict') this.evictions.push(this.evict(key, expiresAt));
+        },
+      });
+      for (const [k, , exp] of seen) t.set(k, exp);
+      this.tracker = t;
+      return t;
+    })();
+    return this.trackerLoading;
+  }
+
+  private async evict(key: string, expiresAt: number): Promise<void> {
+    const parsed = parseEntryKey(key);
+    const e = await this.store.get<CacheEntry>(key);
+    if (!parsed || !e) return;
+    await this.remove(e);
+    // An entry that had already expired was not pushed out by capacity: do not count it as an eviction.
+    if (expiresAt > this.clock.now()) this.stats.recordEvictions(parsed.tenant, 1);
+  }
+
+  private async settleEvictions(): Promise<void> {
+    while (this.evictions.length > 0) await Promise.all(this.evictions.splice(0));
+  }
+
+  /** How many generated/manual entries the LRU tracks (loads it if needed). */
+  async trackedCount(): Promise<number> {
+    return (await this.loadTracker()).size;
+  }
+
+  async close(): Promise<void> {
+    await this.settleEvictions();
+    await this.flushHits();
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * Store key layout, schema version 1. Every key starts with the schema version so a future change of layout
+ * or hashing cannot read old keys by mistake, then a record type, then the tenant (the Slack team id, or
+ * `default` for the CLI), so tenants never see each other's answers. Question keys are hashed: fixed length,
+ * no user text in key space, and no glob characters for Redis SCAN.
+ *
+ *   kv1:x:<tenant>:<sha256(exact form)>       -> Pointer     exact key
+ *   kv1:n:<tenant>:<sha256(normalized form)>  -> Pointer     normalized key
+ *   kv1:f:<tenant>:<id>                       -> CacheEntry  pinned FAQ entry
+ *   kv1:d:<tenant>:<id>                       -> CacheEntry  generated or manual entry (TTL, LRU-bounded)
+ *   kv1:s:<tenant>                            -> StatsDoc
+ *   kv1:m:<tenant>                            -> FaqMeta     (does this tenant have its own FAQ?)
+ *   kv1:j:<tenant>                            -> preload journal (only for stores without atomic batches)
+ */
+import { createHash } from 'node:crypto';
+import { KvcacheError } from '../errors';
+
+export const SCHEMA = 'kv1';
+export const DEFAULT_TENANT = 'default';
+const TENANT_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+export interface Pointer {
+  /** The entry's id; `pinned` tells which record type holds it. */
+  id: string;
+  pinned: boolean;
+}
+
+export function checkTenant(tenant: string): string {
+  if (!TENANT_RE.test(tenant)) {
+    throw new KvcacheError(
+      'TENANT_INVALID',
+      `team "${tenant}" is not a valid tenant id: use 1-64 letters, digits, "_" or "-" (a Slack team id such as T0123ABCD, or "default")`,
+    );
+  }
+  return tenant;
+}
+
+export function hashText(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 32);
+}
+
+export const keys = {
+  exact: (tenant: string, exactForm: string) => `${SCHEMA}:x:${tenant}:${hashText(exactForm)}`,
+  normalized: (tenant: string, normalized: string) => `${SCHEMA}:n:${tenant}:${hashText(normalized)}`,
+  entry: (tenant: string, id: string, pinned: boolean) => `${SCHEMA}:${pinned ? 'f' : 'd'}:${tenant}:${id}`,
+  faqPrefix: (tenant: string) => `${SCHEMA}:f:${tenant}:`,
+  dynamicPrefix: (tenant?: string) => (tenant === undefined ? `${SCHEMA}:d:` : `${SCHEMA}:d:${tenant}:`),
+  stats: (tenant: string) => `${SCHEMA}:s:${tenant}`,
+  statsPrefix: () => `${SCHEMA}:s:`,
+  faqMeta: (tenant: string) => `${SCHEMA}:m:${tenant}`,
+  journal: (tenant: string) => `${SCHEMA}:j:${tenant}`,
+  journalPrefix: () => `${SCHEMA}:j:`,
+};
+
+/** Splits `kv1:d:<tenant>:<id>` back into its parts (ids may contain ':'). */
+export function parseEntryKey(key: string): { tenant: string; id: string; pinned: boolean } | null {
+  const m = /^kv1:([fd]):([A-Za-z0-9_-]{1,64}):(.+)$/.exec(key);
+  if (!m || m[2] === undefined || m[3] === undefined) return null;
+  return { pinned: m[1] === 'f', tenant: m[2], id: m[3] };
+}
+
+/** Stable id of a generated or manual entry: one per (normalized question), so repeats overwrite, not pile up. */
+export function dynamicId(source: 'generated' | 'manual', normalized: string): string {
+  return `${source === 'generated' ? 'g' : 'm'}-${hashText(normalized).slice(0, 16)}`;
+}

@@ -1,0 +1,106 @@
+/** Turns a stored StatsDoc plus entry counts into the `stats` report (JSON) and its text table. */
+import { quantile } from './histogram';
+import type { StatsDoc } from './stats';
+import { HIT_OUTCOMES, OUTCOMES, type Outcome } from './types';
+
+export interface StatsReport {
+  tenant: string;
+  since: string;
+  lookups: number;
+  hits: Record<'exact' | 'normalized' | 'semantic', number>;
+  hitRate: number | null;
+  misses: { generated: number; fallback: number };
+  latencyMs: { hitP50: number | null; hitP95: number | null; missP50: number | null; missP95: number | null };
+  /** Hits × the mean cost of a miss that reached the model (or KVCACHE_MISS_COST_MS until one is measured). */
+  timeSavedMs: number;
+  missCostMs: number;
+  missCostMeasured: boolean;
+  entries: { faq: number; generated: number; manual: number };
+  evictions: number;
+  topQuestions: Array<{ question: string; count: number; lastOutcome: Outcome }>;
+  unanswered: Array<{ question: string; at: string }>;
+}
+
+const round = (n: number | null, d = 3) => (n === null ? null : Math.round(n * 10 ** d) / 10 ** d);
+
+export function buildReport(
+  tenant: string,
+  doc: StatsDoc,
+  entries: { faq: number; generated: number; manual: number },
+  defaultMissCostMs: number,
+): StatsReport {
+  const hits = { exact: doc.outcomes.exact, normalized: doc.outcomes.normalized, semantic: doc.outcomes.semantic };
+  const hitCount = HIT_OUTCOMES.reduce((s, o) => s + doc.outcomes[o], 0);
+  const lookups = OUTCOMES.reduce((s, o) => s + doc.outcomes[o], 0);
+  const measured = doc.outcomes.generated > 0;
+  const missCostMs = measured ? doc.latencySumMs.generated / doc.outcomes.generated : defaultMissCostMs;
+  const hitTime = HIT_OUTCOMES.reduce((s, o) => s + doc.latencySumMs[o], 0);
+  const top = Object.values(doc.questions)
+    .sort((a, b) => b.count - a.count || b.lastAt - a.lastAt)
+    .slice(0, 10)
+    .map((q) => ({ question: q.question, count: q.count, lastOutcome: q.lastOutcome }));
+  return {
+    tenant,
+    since: new Date(doc.since).toISOString(),
+    lookups,
+    hits,
+    hitRate: lookups === 0 ? null : round(hitCount / lookups, 4),
+    misses: { generated: doc.outcomes.generated, fallback: doc.outcomes.fallback },
+    latencyMs: {
+      hitP50: round(quantile(doc.hitLatency, 0.5)),
+      hitP95: round(quantile(doc.hitLatency, 0.95)),
+      missP50: round(quantile(doc.missLatency, 0.5)),
+      missP95: round(quantile(doc.missLatency, 0.95)),
+    },
+    timeSavedMs: Math.max(0, Math.round(hitCount * missCostMs - hitTime)),
+    missCostMs: Math.round(missCostMs),
+    missCostMeasured: measured,
+    entries,
+    evictions: doc.evictions,
+    topQuestions: top,
+    unanswered: doc.unanswered
+      .slice(-10)
+      .reverse()
+      .map((u) => ({ question: u.question, at: new Date(u.at).toISOString() })),
+  };
+}
+
+function fmtMs(ms: number | null): string {
+  if (ms === null) return '-';
+  return ms < 1 ? `${ms.toFixed(3)} ms` : ms < 1000 ? `${ms.toFixed(1)} ms` : `${(ms / 1000).toFixed(2)} s`;
+}
+
+function fmtDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+
+export function formatReport(r: StatsReport): string {
+  const pct = (n: number) => (r.lookups === 0 ? '-' : `${((100 * n) / r.lookups).toFixed(1)}%`);
+  const lines = [
+    `kvcache stats for team "${r.tenant}" since ${r.since}`,
+    '',
+    `lookups          ${r.lookups}`,
+    `hit rate         ${r.hitRate === null ? '-' : `${(100 * r.hitRate).toFixed(1)}%`}`,
+    `  exact          ${r.hits.exact}  (${pct(r.hits.exact)})`,
+    `  normalized     ${r.hits.normalized}  (${pct(r.hits.normalized)})`,
+    `  semantic       ${r.hits.semantic}  (${pct(r.hits.semantic)})`,
+    `misses           ${r.misses.generated + r.misses.fallback}`,
+    `  generated      ${r.misses.generated}  (${pct(r.misses.generated)})`,
+    `  fallback       ${r.misses.fallback}  (${pct(r.misses.fallback)})`,
+    `hit latency      p50 ${fmtMs(r.latencyMs.hitP50)}   p95 ${fmtMs(r.latencyMs.hitP95)}`,
+    `miss latency     p50 ${fmtMs(r.latencyMs.missP50)}   p95 ${fmtMs(r.latencyMs.missP95)}`,
+    `time saved       ~${fmtDuration(r.timeSavedMs)} (${r.missCostMeasured ? 'measured' : 'assumed'} ${fmtMs(r.missCostMs)} per model call)`,
+    `entries          ${r.entries.faq} FAQ (pinned), ${r.entries.generated} generated, ${r.entries.manual} manual`,
+    `evictions        ${r.evictions}`,
+    '',
+    'top questions',
+    ...(r.topQuestions.length === 0 ? ['  (none yet)'] : r.topQuestions.map((q, i) => `  ${String(i + 1).padStart(2)}. ${q.question}  ×${q.count} (${q.lastOutcome})`)),
+    '',
+    'latest unanswered',
+    ...(r.unanswered.length === 0 ? ['  (none)'] : r.unanswered.map((u) => `  ${u.at}  ${u.question}`)),
+  ];
+  return lines.join('\n');
+}

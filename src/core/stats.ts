@@ -1,0 +1,190 @@
+/**
+ * Lookup statistics. Recording is synchronous and in memory (a lookup must not wait on a stats write); deltas
+ * are merged into one persistent document per tenant every flush interval and on close, so counters survive
+ * restarts. A crash loses at most one flush interval of counts. Every collection is bounded.
+ */
+import type { KvStore } from '../store/types';
+import { keys } from './keys';
+import { addSample, mergeInto, type Histogram } from './histogram';
+import { HIT_OUTCOMES, OUTCOMES, type Clock, type Outcome } from './types';
+
+export const MAX_TRACKED_QUESTIONS = 1000;
+export const MAX_UNANSWERED = 200;
+
+export interface QuestionCount {
+  question: string;
+  count: number;
+  lastAt: number;
+  lastOutcome: Outcome;
+}
+
+export interface UnansweredQuestion {
+  question: string;
+  at: number;
+}
+
+export interface StatsDoc {
+  version: 1;
+  since: number;
+  updatedAt: number;
+  outcomes: Record<Outcome, number>;
+  /** Sum of latencies per outcome, for means and the time-saved estimate. */
+  latencySumMs: Record<Outcome, number>;
+  hitLatency: Histogram;
+  missLatency: Histogram;
+  evictions: number;
+  /** Keyed by normalized question; bounded to MAX_TRACKED_QUESTIONS by dropping the least asked. */
+  questions: Record<string, QuestionCount>;
+  /** Newest last; bounded to MAX_UNANSWERED. */
+  unanswered: UnansweredQuestion[];
+}
+
+export interface LookupEvent {
+  outcome: Outcome;
+  latencyMs: number;
+  question: string;
+  normalized: string;
+}
+
+function zeroOutcomes(): Record<Outcome, number> {
+  return { exact: 0, normalized: 0, semantic: 0, generated: 0, fallback: 0 };
+}
+
+export function emptyStats(now: number): StatsDoc {
+  return {
+    version: 1,
+    since: now,
+    updatedAt: now,
+    outcomes: zeroOutcomes(),
+    latencySumMs: zeroOutcomes(),
+    hitLatency: {},
+    missLatency: {},
+    evictions: 0,
+    questions: {},
+    unanswered: [],
+  };
+}
+
+/** Adds delta into target (both docs of one tenant) and re-applies the bounds. */
+export function mergeStats(target: StatsDoc, delta: StatsDoc): StatsDoc {
+  for (const o of OUTCOMES) {
+    target.outcomes[o] += delta.outcomes[o];
+    target.latencySumMs[o] += delta.latencySumMs[o];
+  }
+  mergeInto(target.hitLatency, delta.hitLatency);
+  mergeInto(target.missLatency, delta.missLatency);
+  target.evictions += delta.evictions;
+  for (const [k, q] of Object.entries(delta.questions)) {
+    const t = target.questions[k];
+    if (t) {
+      t.count += q.count;
+      if (q.lastAt >= t.lastAt) {
+        t.lastAt = q.lastAt;
+        t.lastOutcome = q.lastOutcome;
+        t.question = q.question;
+      }
+    } else {
+      target.questions[k] = { ...q };
+    }
+  }
+  trimQuestions(target.questions);
+  target.unanswered.push(...delta.unanswered);
+  if (target.unanswered.length > MAX_UNANSWERED) target.unanswered.splice(0, target.unanswered.length - MAX_UNANSWERED);
+  target.updatedAt = Math.max(target.updatedAt, delta.updatedAt);
+  return target;
+}
+
+function trimQuestions(q: Record<string, QuestionCount>): void {
+  const ks = Object.keys(q);
+  if (ks.length <= MAX_TRACKED_QUESTIONS) return;
+  // Drop to 80% in one go so the sort is amortised over many lookups.
+  const keep = Math.floor(MAX_TRACKED_QUESTIONS * 0.8);
+  ks.sort((a, b) => (q[b]?.count ?? 0) - (q[a]?.count ?? 0) || (q[b]?.lastAt ?? 0) - (q[a]?.lastAt ?? 0));
+  for (const k of ks.slice(keep)) delete q[k];
+}
+
+export class StatsRecorder {
+  private readonly pending = new Map<string, StatsDoc>();
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: KvStore,
+    private readonly clock: Clock,
+    flushMs: number,
+  ) {
+    if (flushMs > 0) {
+      this.timer = setInterval(() => void this.flush().catch(() => undefined), flushMs);
+      this.timer.unref();
+    }
+  }
+
+  private delta(tenant: string): StatsDoc {
+    let d = this.pending.get(tenant);
+    if (!d) {
+      d = emptyStats(this.clock.now());
+      this.pending.set(tenant, d);
+    }
+    return d;
+  }
+
+  record(tenant: string, ev: LookupEvent): void {
+    const d = this.delta(tenant);
+    const now = this.clock.now();
+    d.outcomes[ev.outcome] += 1;
+    d.latencySumMs[ev.outcome] += ev.latencyMs;
+    addSample(HIT_OUTCOMES.includes(ev.outcome) ? d.hitLatency : d.missLatency, ev.latencyMs);
+    if (ev.normalized !== '') {
+      const q = d.questions[ev.normalized];
+      if (q) {
+        q.count += 1;
+        q.lastAt = now;
+        q.lastOutcome = ev.outcome;
+      } else {
+        d.questions[ev.normalized] = { question: ev.question, count: 1, lastAt: now, lastOutcome: ev.outcome };
+        trimQuestions(d.questions);
+      }
+    }
+    if (ev.outcome === 'fallback') {
+      d.unanswered.push({ question: ev.question, at: now });
+      if (d.unanswered.length > MAX_UNANSWERED) d.unanswered.shift();
+    }
+    d.updatedAt = now;
+  }
+
+  recordEvictions(tenant: string, n: number): void {
+    this.delta(tenant).evictions += n;
+  }
+
+  /** Merges pending deltas into the stored documents. Serialised: two flushes never interleave. */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.catch(() => undefined).then(async () => {
+      const batch = [...this.pending.entries()];
+      this.pending.clear();
+      for (const [tenant, delta] of batch) {
+        try {
+          const stored = (await this.store.get<StatsDoc>(keys.stats(tenant))) ?? emptyStats(delta.since);
+          await this.store.set(keys.stats(tenant), mergeStats(stored, delta));
+        } catch (err) {
+          // Put the delta back so the counts are retried rather than dropped.
+          const again = this.pending.get(tenant);
+          this.pending.set(tenant, again ? mergeStats(delta, again) : delta);
+          throw err;
+        }
+      }
+    });
+    return this.flushing;
+  }
+
+  /** The tenant's stored document with anything still pending merged in. */
+  async read(tenant: string): Promise<StatsDoc> {
+    await this.flush();
+    return (await this.store.get<StatsDoc>(keys.stats(tenant))) ?? emptyStats(this.clock.now());
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.flush();
+  }
+}

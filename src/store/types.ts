@@ -1,0 +1,33 @@
+/**
+ * The store contract every backend (memory, embedded SQLite, Redis) honours. All values pass through Keyv;
+ * this facade adds what the cache needs on top of Keyv's get/set: batched atomic-where-possible writes and
+ * prefix scans. One contract suite (test/store.contract.test.ts) runs against every backend.
+ */
+import type { Keyv } from 'keyv';
+
+export type StoreKind = 'memory' | 'sqlite' | 'redis';
+
+export type StoreOp =
+  | { op: 'set'; key: string; value: unknown; ttlMs?: number }
+  | { op: 'delete'; key: string };
+
+export interface KvStore {
+  readonly kind: StoreKind;
+  /** Human-readable location (a file path, `memory`, or a redis URL with the password masked). */
+  readonly location: string;
+  /** True when apply() is all-or-nothing even if the process dies mid-call (SQLite transaction). */
+  readonly atomicApply: boolean;
+  /** True when data survives a process restart. */
+  readonly persistent: boolean;
+  readonly keyv: Keyv;
+  get<T>(key: string): Promise<T | undefined>;
+  getMany<T>(keys: string[]): Promise<Array<T | undefined>>;
+  /** ttlMs undefined or 0: no expiry. */
+  set(key: string, value: unknown, ttlMs?: number): Promise<void>;
+  delete(key: string): Promise<boolean>;
+  /** Applies every op in order; in one transaction where the backend allows (see atomicApply). */
+  apply(ops: StoreOp[]): Promise<void>;
+  /** Every live (unexpired) key starting with prefix, with its value. Order unspecified. */
+  scan<T>(prefix: string): AsyncIterable<[string, T]>;
+  close(): Promise<void>;
+}
