@@ -1,0 +1,317 @@
+/**
+ * KeyvStore: the one KvStore implementation, on top of a Keyv instance, for every backend.
+ *
+ * Keyv is built with `namespace: ''` (Keyv then adds no `namespace:` prefix and tells the adapter there is no
+ * namespace, so @keyv/redis adds no `namespace::` prefix either): every key is stored exactly as given, which is
+ * what makes prefix scans possible. Values are stored as Keyv serializes them with JSON.stringify:
+ * `{"value":<value>,"expires":<epoch ms>}` (`expires` omitted when there is no TTL). scan() reads those raw
+ * strings straight from the backend, decodes them and skips expired entries itself.
+ *
+ * Errors: Keyv is built with `throwOnErrors: true` so backend failures reject the call (Keyv would otherwise
+ * swallow them and report a miss), and they are rethrown as KvcacheError('STORE_UNAVAILABLE'). Keyv also emits
+ * an 'error' event; a listener here records it in `lastError` so an unlistened event can never crash anything.
+ */
+import { Keyv } from 'keyv';
+import type { KeyvStoreAdapter } from 'keyv';
+import { KvcacheError } from '../errors';
+import type { KeyvSqliteAdapter, SqliteRawOp } from './sqlite-adapter';
+import type { KvStore, StoreKind, StoreOp } from './types';
+
+/** What Keyv 5 stores for each key (after JSON.stringify). */
+export interface StoredEnvelope<T = unknown> {
+  value?: T;
+  expires?: number | null;
+}
+
+/** Minimal Redis client surface scan() needs (node-redis v5 as re-exported by @keyv/redis). */
+export interface RedisScanClient {
+  scan(cursor: string, options: { MATCH: string; COUNT: number }): Promise<{ cursor: string | number; keys: string[] }>;
+  mGet(keys: string[]): Promise<Array<string | null | undefined>>;
+}
+
+export type KeyvStoreBackend =
+  | { kind: 'memory'; map: Map<string, unknown> }
+  | { kind: 'sqlite'; adapter: KeyvSqliteAdapter }
+  | { kind: 'redis'; adapter: KeyvStoreAdapter; client: RedisScanClient; close: () => Promise<void> };
+
+export interface KeyvStoreOptions {
+  location: string;
+  persistent: boolean;
+}
+
+/** Keys fetched per MGET during a Redis scan, and the COUNT hint per SCAN call. */
+const REDIS_BATCH = 1000;
+
+/** Keyv's serializer, written out: the same format is produced here for applyAtomic. */
+export function encodeEntry(value: unknown, expires: number | undefined): string {
+  return JSON.stringify({ value, expires });
+}
+
+/** Decodes a raw stored string; undefined when it is not a Keyv envelope (foreign key in a shared Redis db). */
+export function decodeEntry<T>(raw: unknown): StoredEnvelope<T> | undefined {
+  if (typeof raw !== 'string') return undefined;
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as StoredEnvelope<T>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Escapes Redis glob metacharacters so `prefix` matches literally in SCAN MATCH. */
+export function escapeRedisGlob(prefix: string): string {
+  return prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}
+
+type Ttl = { kind: 'none' } | { kind: 'ms'; ms: number } | { kind: 'expired' };
+
+/** ttlMs undefined/0/Infinity: no expiry; negative: already expired (the key is deleted); otherwise ceil(ms). */
+function normalizeTtl(ttlMs: number | undefined): Ttl {
+  if (ttlMs === undefined || ttlMs === 0 || ttlMs === Number.POSITIVE_INFINITY) return { kind: 'none' };
+  if (typeof ttlMs !== 'number' || Number.isNaN(ttlMs)) throw new TypeError(`ttlMs must be a number of milliseconds, got ${String(ttlMs)}`);
+  if (ttlMs < 0) return { kind: 'expired' };
+  return { kind: 'ms', ms: Math.max(1, Math.ceil(ttlMs)) };
+}
+
+function isLive(env: StoredEnvelope, now: number): boolean {
+  return !(typeof env.expires === 'number' && now > env.expires) && env.value !== undefined;
+}
+
+export class KeyvStore implements KvStore {
+  readonly kind: StoreKind;
+  readonly location: string;
+  readonly atomicApply: boolean;
+  readonly persistent: boolean;
+  readonly keyv: Keyv;
+  /** The last error Keyv (or its adapter / Redis client) emitted; informational. */
+  lastError: unknown = undefined;
+
+  private readonly backend: KeyvStoreBackend;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(backend: KeyvStoreBackend, options: KeyvStoreOptions) {
+    this.backend = backend;
+    this.kind = backend.kind;
+    this.location = options.location;
+    this.persistent = options.persistent;
+    this.atomicApply = backend.kind === 'sqlite';
+    const store = backend.kind === 'memory' ? backend.map : backend.adapter;
+    this.keyv = new Keyv({
+      store,
+      namespace: '',
+      // With no namespace Keyv already leaves keys alone; useKeyPrefix:false also stops Keyv's own iterator
+      // from stripping the first `segment:` of every key it yields.
+      useKeyPrefix: false,
+      serialize: JSON.stringify,
+      deserialize: JSON.parse,
+      throwOnErrors: true,
+      emitErrors: true,
+    });
+    // Keyv's own emitter does not throw on an unlistened 'error', but adapters (Hookified, EventEmitter) may;
+    // Keyv listens to its adapter and re-emits here, so this one listener covers the whole chain.
+    this.keyv.on('error', (err: unknown) => {
+      this.lastError = err;
+    });
+  }
+
+  async get<T>(key: string): Promise<T | undefined> {
+    this.assertOpen('get');
+    return this.guard('get', () => this.keyv.get<T>(key));
+  }
+
+  async getMany<T>(keys: string[]): Promise<Array<T | undefined>> {
+    this.assertOpen('getMany');
+    if (keys.length === 0) return [];
+    return this.guard('getMany', () => this.keyv.getMany<T>(keys));
+  }
+
+  async set(key: string, value: unknown, ttlMs?: number): Promise<void> {
+    this.assertOpen('set');
+    const ttl = normalizeTtl(ttlMs);
+    if (ttl.kind === 'expired') {
+      await this.delete(key);
+      return;
+    }
+    const ok = await this.guard('set', () => this.keyv.set(key, value, ttl.kind === 'ms' ? ttl.ms : undefined));
+    if (!ok) throw this.unavailable('set', this.lastError);
+  }
+
+  async delete(key: string): Promise<boolean> {
+    this.assertOpen('delete');
+    if (this.backend.kind === 'memory') {
+      // Map.delete reports expired-but-present entries as deleted; report only live ones, like the others.
+      const live = await this.keyv.has(key);
+      await this.keyv.delete(key);
+      return live;
+    }
+    return this.guard('delete', () => this.keyv.delete(key));
+  }
+
+  async apply(ops: StoreOp[]): Promise<void> {
+    this.assertOpen('apply');
+    if (ops.length === 0) return;
+    // Serialize every value first: a value that cannot be serialized (BigInt, cycle) throws here, before
+    // anything is written, on every backend.
+    const now = Date.now();
+    const raw: SqliteRawOp[] = ops.map((op) => {
+      if (op.op === 'delete') return { op: 'delete', key: op.key };
+      const ttl = normalizeTtl(op.ttlMs);
+      if (ttl.kind === 'expired') return { op: 'delete', key: op.key };
+      const value = encodeEntry(op.value, ttl.kind === 'ms' ? now + ttl.ms : undefined);
+      return ttl.kind === 'ms' ? { op: 'set', key: op.key, value, ttl: ttl.ms } : { op: 'set', key: op.key, value };
+    });
+    if (this.backend.kind === 'sqlite') {
+      const adapter = this.backend.adapter;
+      await this.guard('apply', async () => adapter.applyAtomic(raw));
+      return;
+    }
+    // Not atomic: consecutive ops of one kind go out as one setMany / deleteMany, groups in order.
+    let i = 0;
+    while (i < raw.length) {
+      const kind = raw[i]?.op;
+      let j = i;
+      while (j < raw.length && raw[j]?.op === kind) j++;
+      const group = raw.slice(i, j);
+      if (kind === 'set') {
+        // Within a group, the last set of a key wins (as it would applied one by one).
+        const byKey = new Map<string, { key: string; value: unknown; ttl?: number }>();
+        for (let g = i; g < j; g++) {
+          const op = ops[g];
+          const r = group[g - i];
+          if (op?.op !== 'set' || r?.op !== 'set') continue;
+          byKey.delete(op.key);
+          byKey.set(op.key, r.ttl === undefined ? { key: op.key, value: op.value } : { key: op.key, value: op.value, ttl: r.ttl });
+        }
+        const entries = [...byKey.values()];
+        const results = await this.guard('apply', () => this.keyv.setMany(entries));
+        if (Array.isArray(results) && results.some((ok) => ok === false)) throw this.unavailable('apply', this.lastError);
+      } else {
+        const keys = [...new Set(group.map((r) => r.key))];
+        await this.guard('apply', () => this.keyv.deleteMany(keys));
+      }
+      i = j;
+    }
+  }
+
+  scan<T>(prefix: string): AsyncIterable<[string, T]> {
+    this.assertOpen('scan');
+    switch (this.backend.kind) {
+      case 'sqlite':
+        return this.scanSqlite<T>(this.backend.adapter, prefix);
+      case 'memory':
+        return this.scanMemory<T>(this.backend.map, prefix);
+      case 'redis':
+        return this.scanRedis<T>(this.backend.client, prefix);
+    }
+  }
+
+  /** Disconnects / closes the backend (idempotent); afterwards every call throws STORE_UNAVAILABLE. */
+  async close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closed = true;
+    this.closing = (async () => {
+      switch (this.backend.kind) {
+        case 'sqlite':
+          this.backend.adapter.close();
+          break;
+        case 'memory':
+          break;
+        case 'redis':
+          await this.backend.close();
+          break;
+      }
+    })();
+    return this.closing;
+  }
+
+  // ---- scans ---------------------------------------------------------------------------------------------
+
+  private async *scanSqlite<T>(adapter: KeyvSqliteAdapter, prefix: string): AsyncGenerator<[string, T]> {
+    const it = this.guardSync('scan', () => adapter.scanPrefix(prefix));
+    for (;;) {
+      this.assertOpen('scan');
+      const next = this.guardSync('scan', () => it.next());
+      if (next.done) return;
+      const [key, raw] = next.value;
+      const env = decodeEntry<T>(raw);
+      if (env && isLive(env, Date.now())) yield [key, env.value as T];
+    }
+  }
+
+  private async *scanMemory<T>(map: Map<string, unknown>, prefix: string): AsyncGenerator<[string, T]> {
+    // Snapshot the matching keys first: the consumer may write while iterating.
+    const keys: string[] = [];
+    for (const k of map.keys()) if (typeof k === 'string' && k.startsWith(prefix)) keys.push(k);
+    for (const key of keys) {
+      const env = decodeEntry<T>(map.get(key));
+      if (env && isLive(env, Date.now())) yield [key, env.value as T];
+    }
+  }
+
+  private async *scanRedis<T>(client: RedisScanClient, prefix: string): AsyncGenerator<[string, T]> {
+    const match = `${escapeRedisGlob(prefix)}*`;
+    const seen = new Set<string>(); // SCAN may return a key more than once (rehashing)
+    let cursor = '0';
+    do {
+      this.assertOpen('scan');
+      const page = await this.guard('scan', () => client.scan(cursor, { MATCH: match, COUNT: REDIS_BATCH }));
+      cursor = String(page.cursor);
+      const keys = page.keys.filter((k) => k.startsWith(prefix) && !seen.has(k));
+      for (let i = 0; i < keys.length; i += REDIS_BATCH) {
+        const batch = keys.slice(i, i + REDIS_BATCH);
+        const values = await this.guard('scan', () => client.mGet(batch));
+        const now = Date.now();
+        for (let b = 0; b < batch.length; b++) {
+          const key = batch[b] as string;
+          seen.add(key);
+          const env = decodeEntry<T>(values[b]);
+          if (env && isLive(env, now)) yield [key, env.value as T];
+        }
+      }
+    } while (cursor !== '0');
+  }
+
+  // ---- errors ---------------------------------------------------------------------------------------------
+
+  private assertOpen(op: string): void {
+    if (this.closed) {
+      throw new KvcacheError('STORE_UNAVAILABLE', `the ${this.kind} store at ${this.location} is closed (during ${op}); open it again`);
+    }
+  }
+
+  private async guard<R>(op: string, fn: () => Promise<R> | R): Promise<R> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw this.rethrowable(op, err);
+    }
+  }
+
+  private guardSync<R>(op: string, fn: () => R): R {
+    try {
+      return fn();
+    } catch (err) {
+      throw this.rethrowable(op, err);
+    }
+  }
+
+  /** Caller mistakes (unserializable value: TypeError/RangeError) pass through; backend failures are wrapped. */
+  private rethrowable(op: string, err: unknown): unknown {
+    if (err instanceof KvcacheError || err instanceof TypeError || err instanceof RangeError) return err;
+    return this.unavailable(op, err);
+  }
+
+  private unavailable(op: string, err: unknown): KvcacheError {
+    const reason = err instanceof Error ? err.message : err === undefined ? 'unknown error' : String(err);
+    const hint =
+      this.kind === 'redis'
+        ? 'check that Redis is running and reachable (KVCACHE_STORE)'
+        : this.kind === 'sqlite'
+          ? 'check disk space and permissions of the file, and that no other process holds a long write lock'
+          : 'retry';
+    return new KvcacheError('STORE_UNAVAILABLE', `the ${this.kind} store at ${this.location} failed during ${op}: ${reason}; ${hint}`, {
+      cause: err,
+    });
+  }
+}
