@@ -2,7 +2,16 @@ import type { App } from '../src/app';
 import { KvcacheError } from '../src/errors';
 import { preload } from '../src/faq/preload';
 import { FakeClock } from './helpers/clock';
-import { openTestApp, rec } from './helpers/app';
+import { openTestApp, rec, tmpDir } from './helpers/app';
+import { startRedis, type RedisServer } from './helpers/redis';
+
+let redis: RedisServer;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(() => redis.stop());
+let db = 0;
+const specFor = (kind: string) => (kind === 'memory' ? 'memory://' : kind === 'redis' ? `${redis.url}/${(db += 1) % 16}` : undefined);
 
 const DAY = 86_400_000;
 const faq = [
@@ -10,13 +19,14 @@ const faq = [
   rec('shipping', 'How much is shipping?', 'Shipping is free over $75, otherwise $6.95.', ['What does delivery cost']),
 ];
 
-describe('AnswerCache', () => {
+describe.each([['memory'], ['sqlite'], ['redis']])('AnswerCache on %s', (kind) => {
   let app: App;
   let clock: FakeClock;
 
   beforeEach(async () => {
     clock = new FakeClock();
-    app = await openTestApp({ ttlMs: 7 * DAY, maxEntries: 3 }, { clock });
+    app = await openTestApp({ ttlMs: 7 * DAY, maxEntries: 3, store: specFor(kind), dataDir: tmpDir() }, { clock });
+    for await (const [k] of app.store.scan('kv1:')) throw new Error(`store not empty: ${k}`);
     await preload(app.store, faq, { tenant: 'default', prune: false, dryRun: false }, clock);
   });
   afterEach(() => app.close());

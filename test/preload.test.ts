@@ -6,6 +6,13 @@ import type { FaqRecord } from '../src/faq/parse';
 import type { KvStore, StoreOp } from '../src/store/types';
 import { FakeClock } from './helpers/clock';
 import { openTestApp, rec, tmpDir } from './helpers/app';
+import { startRedis, type RedisServer } from './helpers/redis';
+
+let redis: RedisServer;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(() => redis.stop());
 
 const base = (): FaqRecord[] => [
   rec('returns', 'How do I return an item?', 'Within 30 days.', ['Can I send something back?']),
@@ -19,14 +26,20 @@ async function dump(store: KvStore): Promise<Map<string, string>> {
   return m;
 }
 
-describe.each([['memory'], ['sqlite']])('preload on %s', (kind) => {
+const storeSpec = (kind: string, db: number): string | undefined =>
+  kind === 'memory' ? 'memory://' : kind === 'redis' ? `${redis.url}/${db}` : undefined;
+let dbCounter = 0;
+
+describe.each([['memory'], ['sqlite'], ['redis']])('preload on %s', (kind) => {
   let app: App;
   let clock: FakeClock;
   const opts = { tenant: 'default', prune: false, dryRun: false };
 
   beforeEach(async () => {
     clock = new FakeClock();
-    app = await openTestApp({ store: kind === 'memory' ? 'memory://' : undefined, dataDir: tmpDir() }, { clock });
+    // Each Redis test gets its own database (0-15), so no test sees another's keys.
+    app = await openTestApp({ store: storeSpec(kind, (dbCounter += 1) % 16), dataDir: tmpDir() }, { clock });
+    expect((await dump(app.store)).size).toBe(0);
   });
   afterEach(() => app.close());
 
