@@ -14,12 +14,13 @@ import { formatReport } from '../core/report';
 import type { AnswerResult } from '../core/types';
 import { runChat, describeResult } from '../console/chat';
 import { loadFaqFiles } from '../faq/parse';
-import { preload, type PreloadPlan } from '../faq/preload';
+import { applyPlan, planPreload, type PreloadPlan } from '../faq/preload';
 import { createLogger } from '../logger';
 import { renderExport, type ExportFormat } from './export';
 import { flushed, writeLine } from './output';
 
 const out = process.stdout;
+const LARGE_PRELOAD_OPS = 10_000;
 
 async function withApp<T>(fn: (app: App) => Promise<T>): Promise<T> {
   const config = loadConfig();
@@ -107,7 +108,12 @@ export function buildProgram(): Command {
       const tenant = checkTenant(o.team);
       const records = await loadFaqFiles(files);
       await withApp(async (app) => {
-        const plan = await preload(app.store, records, { tenant, prune: !!o.prune, dryRun: !!o.dryRun }, app.clock);
+        const plan = await planPreload(app.store, records, { tenant, prune: !!o.prune, dryRun: !!o.dryRun }, app.clock);
+        if (!o.dryRun) {
+          // A big FAQ takes seconds to write: say so, so ops know it is working and not hung.
+          if (plan.ops.length >= LARGE_PRELOAD_OPS) process.stderr.write(`kvcache: writing ${plan.ops.length} keys in one batch...\n`);
+          await applyPlan(app.store, plan, app.clock);
+        }
         if (o.json) {
           const { ops, ...rest } = plan;
           await writeLine(out, JSON.stringify({ ...rest, dryRun: !!o.dryRun, writes: ops.length }));
