@@ -148,3 +148,32 @@ describe.each([['memory'], ['sqlite'], ['redis']])('AnswerCache on %s', (kind) =
     expect(checkTenant('T0123ABCD')).toBe('T0123ABCD');
   });
 });
+
+describe('feedback', () => {
+  test('👎 removes a generated answer, keeps a curated one for review, and every vote is counted', async () => {
+    const clock = new FakeClock();
+    const app = await openTestApp({}, { clock });
+    try {
+      const { giveFeedback } = await import('../src/core/feedback');
+      await preload(app.store, faq, { tenant: 'default', prune: false, dryRun: false }, clock);
+      const gen = await app.cache.put('default', { question: 'Do you sell tents?', answer: 'Wrong answer', source: 'generated' });
+      const deps = { cache: app.cache, stats: app.stats, clock };
+      const base = { tenant: 'default', entryTenant: 'default', user: 'U1' };
+      const r1 = await giveFeedback(deps, { ...base, entryId: gen.id, vote: 'down', question: 'Do you sell tents?' });
+      expect(r1.removed).toBe(true);
+      expect((await app.answerer.ask('default', 'Do you sell tents?')).source).toBe('fallback');
+      const r2 = await giveFeedback(deps, { ...base, entryId: 'returns', vote: 'down', question: 'How do I return an item?' });
+      expect(r2.removed).toBe(false);
+      expect((await app.answerer.ask('default', 'How do I return an item?')).source).toBe('exact');
+      await giveFeedback(deps, { ...base, entryId: 'returns', vote: 'up', question: 'How do I return an item?' });
+      const report = await app.report('default');
+      expect(report.feedback).toEqual({ up: 1, down: 2, removed: 1 });
+      expect(report.reviews.map((r) => [r.entryId, r.source, r.removed])).toEqual([
+        ['returns', 'faq', false],
+        [gen.id, 'generated', true],
+      ]);
+    } finally {
+      await app.close();
+    }
+  });
+});

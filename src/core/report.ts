@@ -19,6 +19,8 @@ export interface StatsReport {
   evictions: number;
   topQuestions: Array<{ question: string; count: number; lastOutcome: Outcome }>;
   unanswered: Array<{ question: string; at: string }>;
+  feedback: { up: number; down: number; removed: number };
+  reviews: Array<{ at: string; entryId: string; source: string; question: string; user: string; removed: boolean }>;
 }
 
 const round = (n: number | null, d = 3) => (n === null ? null : Math.round(n * 10 ** d) / 10 ** d);
@@ -62,6 +64,11 @@ export function buildReport(
       .slice(-10)
       .reverse()
       .map((u) => ({ question: u.question, at: new Date(u.at).toISOString() })),
+    feedback: { ...(doc.feedback ?? { up: 0, down: 0, removed: 0 }) },
+    reviews: (doc.reviews ?? [])
+      .slice(-10)
+      .reverse()
+      .map((r) => ({ at: new Date(r.at).toISOString(), entryId: r.entryId, source: r.source, question: r.question, user: r.user, removed: r.removed })),
   };
 }
 
@@ -95,6 +102,7 @@ export function formatReport(r: StatsReport): string {
     `time saved       ~${fmtDuration(r.timeSavedMs)} (${r.missCostMeasured ? 'measured' : 'assumed'} ${fmtMs(r.missCostMs)} per model call)`,
     `entries          ${r.entries.faq} FAQ (pinned), ${r.entries.generated} generated, ${r.entries.manual} manual`,
     `evictions        ${r.evictions}`,
+    `feedback         ${r.feedback.up} 👍, ${r.feedback.down} 👎 (${r.feedback.removed} generated answers removed)`,
     '',
     'top questions',
     ...(r.topQuestions.length === 0 ? ['  (none yet)'] : r.topQuestions.map((q, i) => `  ${String(i + 1).padStart(2)}. ${q.question}  ×${q.count} (${q.lastOutcome})`)),

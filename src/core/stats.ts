@@ -10,6 +10,7 @@ import { HIT_OUTCOMES, OUTCOMES, type Clock, type Outcome } from './types';
 
 export const MAX_TRACKED_QUESTIONS = 1000;
 export const MAX_UNANSWERED = 200;
+export const MAX_REVIEWS = 200;
 
 export interface QuestionCount {
   question: string;
@@ -21,6 +22,19 @@ export interface QuestionCount {
 export interface UnansweredQuestion {
   question: string;
   at: number;
+}
+
+/** A 👎 (or a 👍) on an answer, kept for the team to review. */
+export interface FeedbackItem {
+  at: number;
+  vote: 'up' | 'down';
+  user: string;
+  entryId: string;
+  source: string;
+  question: string;
+  answer: string;
+  /** True when the vote removed the answer from the cache (a 👎 on a generated answer). */
+  removed: boolean;
 }
 
 export interface StatsDoc {
@@ -37,6 +51,9 @@ export interface StatsDoc {
   questions: Record<string, QuestionCount>;
   /** Newest last; bounded to MAX_UNANSWERED. */
   unanswered: UnansweredQuestion[];
+  feedback: { up: number; down: number; removed: number };
+  /** 👎 votes for review, newest last; bounded to MAX_REVIEWS. */
+  reviews: FeedbackItem[];
 }
 
 export interface LookupEvent {
@@ -62,7 +79,14 @@ export function emptyStats(now: number): StatsDoc {
     evictions: 0,
     questions: {},
     unanswered: [],
+    feedback: { up: 0, down: 0, removed: 0 },
+    reviews: [],
   };
+}
+
+function pushBounded<T>(list: T[], items: T[], max: number): void {
+  list.push(...items);
+  if (list.length > max) list.splice(0, list.length - max);
 }
 
 /** Adds delta into target (both docs of one tenant) and re-applies the bounds. */
@@ -88,8 +112,14 @@ export function mergeStats(target: StatsDoc, delta: StatsDoc): StatsDoc {
     }
   }
   trimQuestions(target.questions);
-  target.unanswered.push(...delta.unanswered);
-  if (target.unanswered.length > MAX_UNANSWERED) target.unanswered.splice(0, target.unanswered.length - MAX_UNANSWERED);
+  pushBounded(target.unanswered, delta.unanswered, MAX_UNANSWERED);
+  // Documents written before feedback existed lack these fields.
+  target.feedback ??= { up: 0, down: 0, removed: 0 };
+  target.reviews ??= [];
+  target.feedback.up += delta.feedback?.up ?? 0;
+  target.feedback.down += delta.feedback?.down ?? 0;
+  target.feedback.removed += delta.feedback?.removed ?? 0;
+  pushBounded(target.reviews, delta.reviews ?? [], MAX_REVIEWS);
   target.updatedAt = Math.max(target.updatedAt, delta.updatedAt);
   return target;
 }
@@ -150,6 +180,14 @@ export class StatsRecorder {
       if (d.unanswered.length > MAX_UNANSWERED) d.unanswered.shift();
     }
     d.updatedAt = now;
+  }
+
+  recordFeedback(tenant: string, item: FeedbackItem): void {
+    const d = this.delta(tenant);
+    d.feedback[item.vote] += 1;
+    if (item.removed) d.feedback.removed += 1;
+    if (item.vote === 'down') pushBounded(d.reviews, [item], MAX_REVIEWS);
+    d.updatedAt = Math.max(d.updatedAt, item.at);
   }
 
   recordEvictions(tenant: string, n: number): void {
