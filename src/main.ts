@@ -1,6 +1,6 @@
 /**
- * `npm start`: the main job. With Slack tokens it runs the Slack app (issue 3); without them it opens the
- * embedded store, preloads the FAQ files of KVCACHE_FAQ (the demo FAQ by default) and starts the console chat.
+ * `npm start`: the main job. With SLACK_BOT_TOKEN set it answers in Slack; without it, it opens the embedded
+ * store, preloads the FAQ files of KVCACHE_FAQ (the demo FAQ by default) and starts the console chat.
  */
 import { openApp } from './app';
 import { loadConfig } from './config';
@@ -9,33 +9,53 @@ import { runChat } from './console/chat';
 import { loadFaqFiles } from './faq/parse';
 import { preload } from './faq/preload';
 import { createLogger } from './logger';
-import { KvcacheError } from './errors';
 import { reportError } from './cli/main';
+import { loadSlackConfig } from './slack/config';
+import { startSlackBot } from './slack/bot';
 
 async function start(): Promise<void> {
-  if (process.env.SLACK_BOT_TOKEN) {
-    throw new KvcacheError(
-      'CONFIG_INVALID',
-      'SLACK_BOT_TOKEN is set, but this version has no Slack transport yet; unset SLACK_BOT_TOKEN to use the console chat',
-    );
-  }
+  const slack = loadSlackConfig();
   const config = loadConfig();
-  const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
-  const records = config.faqFiles.length > 0 ? await loadFaqFiles(config.faqFiles) : [];
+  // In Slack mode the demo FAQ is not loaded unless asked for: a real workspace gets its own FAQ.
+  const faqFiles = slack && process.env.KVCACHE_FAQ === undefined ? [] : config.faqFiles;
+  const logger = createLogger(slack ? config.logLevel : config.logLevel === 'info' ? 'warn' : config.logLevel);
+  const records = faqFiles.length > 0 ? await loadFaqFiles(faqFiles) : [];
   const app = await openApp(config, { logger });
+  let closing = false;
   try {
     if (records.length > 0) {
       const plan = await preload(app.store, records, { tenant: DEFAULT_TENANT, prune: false, dryRun: false }, app.clock);
-      process.stdout.write(
-        `FAQ ${config.faqFiles.join(', ')}: ${plan.added.length} added, ${plan.changed.length} changed, ${plan.unchanged.length} unchanged\n`,
-      );
+      const line = `FAQ ${faqFiles.join(', ')}: ${plan.added.length} added, ${plan.changed.length} changed, ${plan.unchanged.length} unchanged`;
+      if (slack) logger.info(line);
+      else process.stdout.write(`${line}\n`);
     }
-    await runChat(app, { tenant: DEFAULT_TENANT, input: process.stdin, output: process.stdout });
+    if (!slack) {
+      await runChat(app, { tenant: DEFAULT_TENANT, input: process.stdin, output: process.stdout });
+      return;
+    }
+    const bot = await startSlackBot(app, slack, logger);
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        if (closing) return;
+        closing = true;
+        logger.info({ signal }, 'shutting down: no new events, finishing answers in flight');
+        void bot.stop().finally(resolve);
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
   } finally {
     await app.close();
   }
 }
 
-start().catch((err) => {
-  process.exitCode = reportError(err);
-});
+start().then(
+  () => {
+    // Bolt and the WebClient may keep sockets alive; the store is closed, so leave now.
+    if (process.env.SLACK_BOT_TOKEN) process.exit(process.exitCode ?? 0);
+  },
+  (err: unknown) => {
+    process.exitCode = reportError(err);
+    if (process.env.SLACK_BOT_TOKEN) setTimeout(() => process.exit(process.exitCode ?? 1), 50).unref();
+  },
+);

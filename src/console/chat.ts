@@ -24,7 +24,7 @@ const CONTEXT: Record<AnswerResult['source'], string> = {
 };
 
 export function describeResult(r: AnswerResult): string {
-  const ctx = CONTEXT[r.source];
+  const ctx = r.entrySource === 'generated' && r.source !== 'generated' ? 'generated earlier, may be imperfect' : CONTEXT[r.source];
   const matched = r.matchedQuestion && r.matchedQuestion !== r.question ? `, matched "${r.matchedQuestion}"` : '';
   return `(${ctx}${matched}; ${r.latencyMs.toFixed(2)} ms)`;
 }

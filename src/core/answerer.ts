@@ -61,20 +61,20 @@ export class Answerer {
 
     const hit = await this.o.cache.lookup(tenant, q);
     if (hit) {
-      return done({ answer: hit.entry.answer, source: hit.tier, entryId: hit.entry.id, matchedQuestion: hit.matchedQuestion, score: null });
+      return done({ answer: hit.entry.answer, source: hit.tier, entryId: hit.entry.id, matchedQuestion: hit.matchedQuestion, score: null, entryTenant: hit.entry.tenant, entrySource: hit.entry.source });
     }
     const sem = this.o.semantic ? await this.o.semantic.match(tenant, q, normalized) : null;
     if (sem) {
-      return done({ answer: sem.entry.answer, source: 'semantic', entryId: sem.entry.id, matchedQuestion: sem.matchedQuestion, score: sem.score });
+      return done({ answer: sem.entry.answer, source: 'semantic', entryId: sem.entry.id, matchedQuestion: sem.matchedQuestion, score: sem.score, entryTenant: sem.entry.tenant, entrySource: sem.entry.source });
     }
     if (!opts.lookupOnly && this.o.generator) {
       const gen = await this.o.generator.generate(tenant, q);
       if (gen) {
         const entry = await this.o.cache.put(tenant, { question: q, answer: gen.answer, source: 'generated', usedEntries: gen.usedEntries });
-        return done({ answer: gen.answer, source: 'generated', entryId: entry.id, matchedQuestion: null, score: null });
+        return done({ answer: gen.answer, source: 'generated', entryId: entry.id, matchedQuestion: null, score: null, entryTenant: tenant, entrySource: 'generated' });
       }
     }
     const outcome: Outcome = 'fallback';
-    return done({ answer: this.o.fallbackAnswer, source: outcome, entryId: null, matchedQuestion: null, score: null });
+    return done({ answer: this.o.fallbackAnswer, source: outcome, entryId: null, matchedQuestion: null, score: null, entryTenant: null, entrySource: null });
   }
 }

@@ -19,6 +19,8 @@ export interface FeedbackInput {
   user: string;
   /** The question as the user asked it. */
   question: string;
+  /** Count and log the vote but never remove the entry (an entry of another tenant, such as the default FAQ). */
+  readOnly?: boolean;
 }
 
 export interface FeedbackResult {
@@ -31,7 +33,7 @@ export async function giveFeedback(
   input: FeedbackInput,
 ): Promise<FeedbackResult> {
   const entry = await deps.cache.getEntry(input.entryTenant, input.entryId);
-  const removed = input.vote === 'down' && entry?.source === 'generated';
+  const removed = input.vote === 'down' && entry?.source === 'generated' && !input.readOnly;
   if (removed && entry) await deps.cache.remove(entry);
   deps.stats.recordFeedback(input.tenant, {
     at: deps.clock.now(),

@@ -66,4 +66,8 @@ export interface AnswerResult {
   matchedQuestion: string | null;
   score: number | null;
   latencyMs: number;
+  /** The tenant holding the entry: the asker's, or `default` when its FAQ served a tenant without one. */
+  entryTenant: string | null;
+  /** Who wrote the answer: a cache hit on a generated entry is still a generated answer. */
+  entrySource: EntrySource | null;
 }
