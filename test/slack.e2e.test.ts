@@ -296,3 +296,57 @@ describe('Slack app startup errors', () => {
     }
   });
 });
+
+describe('Slack app, Socket Mode', () => {
+  test('connects through apps.connections.open, answers a mention and a command, acks every envelope', async () => {
+    const api = await startSlackApi({ users: { UADMIN: { is_admin: true } } });
+    const dir = tmpDir();
+    const env = { KVCACHE_DATA_DIR: path.join(dir, 'data'), KVCACHE_FAQ: '' };
+    fs.writeFileSync(path.join(dir, 'one.yaml'), TEAM_FAQ);
+    await runCli(['preload', '--team', 'T0001', path.join(dir, 'one.yaml')], { env });
+    const child = spawnNode([BOT], {
+      env: { ...env, SLACK_BOT_TOKEN: api.expectedBotToken, SLACK_APP_TOKEN: api.expectedAppToken, SLACK_API_URL: api.url, KVCACHE_LOG_LEVEL: 'warn' },
+    });
+    const done = collect(child);
+    try {
+      await api.socketConnected(20_000);
+      expect(api.callsTo('apps.connections.open')).toHaveLength(1);
+      const ts = nextTs();
+      const id = eventId();
+      const envelope = { type: 'events_api' as const, payload: eventCallback({ teamId: 'T0001', eventId: id, event: appMention({ user: 'UJOE', channel: 'CS', text: '<@U0BOT> when are you open?', ts }) }) };
+      const ack = await api.socketSend(envelope);
+      expect(ack.envelope_id).toBeTruthy();
+      const post = await api.waitFor((c) => c.method === 'chat.postMessage' && c.args.channel === 'CS');
+      expect([post.args.text, post.args.thread_ts]).toEqual(['Team one is open 9 to 5.', ts]);
+      // Slack's redelivery of the same event over the socket is acked but not answered again.
+      await api.socketSend({ ...envelope, retry_attempt: 1, retry_reason: 'timeout' });
+      const cmd = await api.socketSend({
+        type: 'slash_commands',
+        accepts_response_payload: true,
+        payload: { team_id: 'T0001', user_id: 'UADMIN', channel_id: 'CS', command: '/kvcache', text: 'stats', response_url: api.responseUrl('s1'), trigger_id: 't1', api_app_id: 'A1' },
+      });
+      expect(cmd.envelope_id).toBeTruthy();
+      const reply = await api.waitFor((c) => c.method === 'response_url' && c.responseId === 's1');
+      expect(JSON.stringify(reply.args.blocks)).toMatch(/Lookups/);
+      expect(api.callsTo('chat.postMessage').filter((c) => c.args.channel === 'CS')).toHaveLength(1);
+    } finally {
+      child.kill('SIGTERM');
+      const r = await done;
+      await api.close();
+      expect(r.code).toBe(0);
+    }
+  });
+
+  test('an app token Slack rejects stops the start with one message', async () => {
+    const api = await startSlackApi();
+    try {
+      const r = await collect(
+        spawnNode([BOT], { env: { KVCACHE_DATA_DIR: path.join(tmpDir(), 'data'), SLACK_BOT_TOKEN: api.expectedBotToken, SLACK_APP_TOKEN: 'xapp-wrong', SLACK_API_URL: api.url } }),
+      );
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/SLACK_APP_TOKEN was rejected by Slack/);
+    } finally {
+      await api.close();
+    }
+  });
+});
