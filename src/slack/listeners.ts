@@ -12,6 +12,11 @@ import { classifySlackError } from './errors';
 import type { EventDedupe } from './guards';
 import { answerQuestion, parseFeedbackValue, recordVote, runCommand, type BotDeps, type SlackPoster } from './handlers';
 
+/** What the app subscribes to; manifest.yaml must list exactly these (a test checks). */
+export const SLACK_BOT_EVENTS = ['app_mention', 'message.im', 'app_home_opened'] as const;
+export const SLACK_COMMAND = '/kvcache';
+export const SLACK_BOT_SCOPES = ['app_mentions:read', 'chat:write', 'im:history', 'users:read', 'commands'] as const;
+
 export interface ListenerDeps extends BotDeps {
   dedupe: EventDedupe;
   admins: AdminCheck;
@@ -88,7 +93,7 @@ export function registerListeners(bolt: BoltApp, deps: ListenerDeps): void {
     await ask(client, body.team_id, ev, ev.thread_ts);
   });
 
-  bolt.command('/kvcache', async ({ command, ack, respond, client }) => {
+  bolt.command(SLACK_COMMAND, async ({ command, ack, respond, client }) => {
     await ack();
     const tenant = checkTenant(command.team_id);
     const msg = await deps.track(
