@@ -50,6 +50,12 @@ export async function openApp(config: Config, deps: AppDeps = {}): Promise<App> 
     semantic: deps.semantic ?? null,
     generator: deps.generator ?? null,
   });
+  // Hit counts are written behind on the same rhythm as the statistics, so a crash loses at most one interval.
+  const hitTimer =
+    config.statsFlushMs > 0
+      ? setInterval(() => void cache.flushHits().catch((err: unknown) => logger.warn({ err: String(err) }, 'writing hit counts failed')), config.statsFlushMs)
+      : null;
+  hitTimer?.unref();
   let closed = false;
   return {
     config,
@@ -67,6 +73,7 @@ export async function openApp(config: Config, deps: AppDeps = {}): Promise<App> 
     async close() {
       if (closed) return;
       closed = true;
+      if (hitTimer) clearInterval(hitTimer);
       try {
         await cache.close();
         await stats.close();

@@ -123,6 +123,16 @@ export function describeStoreContract(name: string, factory: () => Promise<Harne
       expect(await store.getMany([`${ns}e`, `${ns}b`, `${ns}a`, `${ns}d`, `${ns}c`])).toEqual([0, undefined, 'A', undefined, { c: 3 }]);
     });
 
+    test('getMany and apply handle 150,000 keys (one MGET of that many overflows the Redis client)', async () => {
+      const keys = Array.from({ length: 150_000 }, (_, i) => `big:${i}`);
+      await store.apply(keys.slice(0, 3).map((key, i) => ({ op: 'set' as const, key, value: i })));
+      const got = await store.getMany<number>(keys);
+      expect(got).toHaveLength(150_000);
+      expect(got.slice(0, 4)).toEqual([0, 1, 2, undefined]);
+      await store.apply(keys.map((key) => ({ op: 'delete' as const, key })));
+      expect(await store.get('big:0')).toBeUndefined();
+    });
+
     test('TTL: expired keys vanish from get, getMany, scan and delete; no-TTL keys stay', async () => {
       // Real time on purpose: this checks the backend's own expiry (Redis PX, SQLite expires column).
       await store.set(`${ns}ttl`, 'short', 50);

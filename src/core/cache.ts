@@ -145,19 +145,22 @@ export class AnswerCache {
     if (this.pendingHits.size >= MAX_PENDING_HITS) void this.flushHits().catch(() => undefined);
   }
 
-  /** Writes accumulated hit counts into the entries (write-behind: a hit never waits on a write). */
+  /** Writes accumulated hit counts into the entries (write-behind: a hit never waits on a write). One batch. */
   async flushHits(): Promise<void> {
     const batch = [...this.pendingHits.entries()];
     this.pendingHits.clear();
+    if (batch.length === 0) return;
     const now = this.clock.now();
-    for (const [k, h] of batch) {
-      const e = await this.store.get<CacheEntry>(k);
-      if (!e) continue;
-      if (e.expiresAt !== null && e.expiresAt <= now) continue;
+    const current = await this.store.getMany<CacheEntry>(batch.map(([k]) => k));
+    const ops: StoreOp[] = [];
+    batch.forEach(([k, h], i) => {
+      const e = current[i];
+      if (!e || (e.expiresAt !== null && e.expiresAt <= now)) return;
       e.hitCount += h.n;
       e.lastHitAt = Math.max(e.lastHitAt ?? 0, h.last);
-      await this.store.set(k, e, e.expiresAt === null ? undefined : e.expiresAt - now);
-    }
+      ops.push(e.expiresAt === null ? { op: 'set', key: k, value: e } : { op: 'set', key: k, value: e, ttlMs: e.expiresAt - now });
+    });
+    if (ops.length > 0) await this.store.apply(ops);
   }
 
   /** Stores a generated or manual answer under the asker's exact and normalized keys. */

@@ -135,6 +135,8 @@ function trimQuestions(q: Record<string, QuestionCount>): void {
 
 export class StatsRecorder {
   private readonly pending = new Map<string, StatsDoc>();
+  /** Distinct questions in each pending delta: counting them with Object.keys on every lookup was the hot spot. */
+  private readonly pendingQuestions = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
 
@@ -172,7 +174,13 @@ export class StatsRecorder {
         q.lastOutcome = ev.outcome;
       } else {
         d.questions[ev.normalized] = { question: ev.question, count: 1, lastAt: now, lastOutcome: ev.outcome };
-        trimQuestions(d.questions);
+        const n = (this.pendingQuestions.get(tenant) ?? 0) + 1;
+        if (n > MAX_TRACKED_QUESTIONS) {
+          trimQuestions(d.questions);
+          this.pendingQuestions.set(tenant, Object.keys(d.questions).length);
+        } else {
+          this.pendingQuestions.set(tenant, n);
+        }
       }
     }
     if (ev.outcome === 'fallback') {
@@ -199,17 +207,22 @@ export class StatsRecorder {
     this.flushing = this.flushing.catch(() => undefined).then(async () => {
       const batch = [...this.pending.entries()];
       this.pending.clear();
+      this.pendingQuestions.clear();
+      let failure: unknown = null;
       for (const [tenant, delta] of batch) {
         try {
           const stored = (await this.store.get<StatsDoc>(keys.stats(tenant))) ?? emptyStats(delta.since);
           await this.store.set(keys.stats(tenant), mergeStats(stored, delta));
         } catch (err) {
-          // Put the delta back so the counts are retried rather than dropped.
+          // Put the delta back so the counts are retried rather than dropped; other tenants still flush.
           const again = this.pending.get(tenant);
-          this.pending.set(tenant, again ? mergeStats(delta, again) : delta);
-          throw err;
+          const restored = again ? mergeStats(delta, again) : delta;
+          this.pending.set(tenant, restored);
+          this.pendingQuestions.set(tenant, Object.keys(restored.questions).length);
+          failure ??= err;
         }
       }
+      if (failure !== null) throw failure;
     });
     return this.flushing;
   }

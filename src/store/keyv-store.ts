@@ -17,6 +17,9 @@ import { KvcacheError } from '../errors';
 import type { KeyvSqliteAdapter, SqliteRawOp } from './sqlite-adapter';
 import type { KvStore, StoreKind, StoreOp } from './types';
 
+/** Largest number of keys sent to the backend in one call. */
+const BATCH = 1000;
+
 /** What Keyv 5 stores for each key (after JSON.stringify). */
 export interface StoredEnvelope<T = unknown> {
   value?: T;
@@ -123,7 +126,14 @@ export class KeyvStore implements KvStore {
   async getMany<T>(keys: string[]): Promise<Array<T | undefined>> {
     this.assertOpen('getMany');
     if (keys.length === 0) return [];
-    return this.guard('getMany', () => this.keyv.getMany<T>(keys));
+    // Bounded batches: the Redis client spreads a command's arguments onto the stack, and one MGET of
+    // ~125k keys overflows it.
+    const out: Array<T | undefined> = [];
+    for (let i = 0; i < keys.length; i += BATCH) {
+      const part = keys.slice(i, i + BATCH);
+      out.push(...(await this.guard('getMany', () => this.keyv.getMany<T>(part))));
+    }
+    return out;
   }
 
   async set(key: string, value: unknown, ttlMs?: number): Promise<void> {
@@ -184,11 +194,17 @@ export class KeyvStore implements KvStore {
           byKey.set(op.key, r.ttl === undefined ? { key: op.key, value: op.value } : { key: op.key, value: op.value, ttl: r.ttl });
         }
         const entries = [...byKey.values()];
-        const results = await this.guard('apply', () => this.keyv.setMany(entries));
-        if (Array.isArray(results) && results.some((ok) => ok === false)) throw this.unavailable('apply', this.lastError);
+        for (let b = 0; b < entries.length; b += BATCH) {
+          const part = entries.slice(b, b + BATCH);
+          const results = await this.guard('apply', () => this.keyv.setMany(part));
+          if (Array.isArray(results) && results.some((ok) => ok === false)) throw this.unavailable('apply', this.lastError);
+        }
       } else {
         const keys = [...new Set(group.map((r) => r.key))];
-        await this.guard('apply', () => this.keyv.deleteMany(keys));
+        for (let b = 0; b < keys.length; b += BATCH) {
+          const part = keys.slice(b, b + BATCH);
+          await this.guard('apply', () => this.keyv.deleteMany(part));
+        }
       }
       i = j;
     }
