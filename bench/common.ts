@@ -1,15 +1,13 @@
 /**
  * Shared bench helpers: seeded randomness, percentiles, fixed-width tables, JSON output, CLI flags and a
- * throwaway redis-server. Bench code is compiled by tsconfig.build.json, which leaves test/ out, so the redis
- * starter here is a trimmed copy of test/helpers/redis.ts rather than an import of it.
+ * throwaway redis-server (from testkit/, shared with the tests).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { startRedis as startTestRedis, type RedisServer } from '../testkit/redis';
 
 /** mulberry32: tiny, fast and good enough to pick keys; the fixed seed makes runs comparable. */
 export function seededRandom(seed: number): () => number {
@@ -118,106 +116,13 @@ export function parseFlags(argv: string[], known: Record<string, 'bool' | 'value
 
 // ---- throwaway redis-server ------------------------------------------------------------------------------
 
-export interface RedisServer {
-  url: string;
-  port: number;
-  /** Sends one inline command (e.g. FLUSHALL) and resolves with the first reply line. */
-  command(cmd: string): Promise<string>;
-  stop(): Promise<void>;
-}
+export type { RedisServer };
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => (port ? resolve(port) : reject(new Error('could not get a free port'))));
-    });
-  });
-}
-
-function findOnPath(bin: string): string | null {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    try {
-      fs.accessSync(path.join(dir, bin), fs.constants.X_OK);
-      return path.join(dir, bin);
-    } catch {
-      /* keep looking */
-    }
-  }
-  return null;
-}
-
-function inline(port: number, cmd: string, timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    let buf = '';
-    const done = (err: Error | null, line = ''): void => {
-      sock.removeAllListeners();
-      sock.on('error', () => undefined);
-      sock.destroy();
-      if (err) reject(err);
-      else resolve(line);
-    };
-    sock.setTimeout(timeoutMs, () => done(new Error(`redis ${cmd}: no reply within ${timeoutMs} ms`)));
-    sock.once('error', (e) => done(e));
-    sock.once('connect', () => sock.write(`${cmd}\r\n`));
-    sock.on('data', (d) => {
-      buf += d.toString('utf8');
-      const end = buf.indexOf('\r\n');
-      if (end !== -1) done(null, buf.slice(0, end));
-    });
-  });
-}
-
-const exited = (c: ChildProcess): boolean => c.exitCode !== null || c.signalCode !== null;
-
-/** Starts redis-server without persistence on a free port, or returns why it could not. */
+/** Starts redis-server without persistence on a free port, or says why it could not (the bench goes on). */
 export async function startRedis(): Promise<RedisServer | { error: string }> {
-  const bin = findOnPath('redis-server');
-  if (!bin) return { error: 'redis-server not found on PATH (apt-get install -y redis-server)' };
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvcache-bench-redis-'));
-  const port = await freePort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const keep = (d: Buffer): void => {
-    output = (output + d.toString('utf8')).slice(-2000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  let spawnError: Error | undefined;
-  child.once('error', (err) => (spawnError = err));
-
-  const stop = async (): Promise<void> => {
-    if (!exited(child)) {
-      const gone = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await gone;
-      clearTimeout(t);
-    }
-    child.stdout?.destroy();
-    child.stderr?.destroy();
-    fs.rmSync(dir, { recursive: true, force: true });
-  };
-
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (spawnError || exited(child)) {
-      await stop();
-      return { error: `redis-server failed to start: ${spawnError?.message ?? output.trim().split('\n').pop() ?? 'exited'}` };
-    }
-    if ((await inline(port, 'PING', 500).catch(() => '')) === '+PONG') break;
-    if (Date.now() > deadline) {
-      await stop();
-      return { error: `redis-server on port ${port} did not answer PING within 10 s` };
-    }
-    await new Promise((r) => setTimeout(r, 50));
+  try {
+    return await startTestRedis();
+  } catch (err) {
+    return { error: (err as Error).message.split('\n')[0] ?? 'redis-server failed to start' };
   }
-  return { url: `redis://127.0.0.1:${port}`, port, command: (cmd) => inline(port, cmd, 30_000), stop };
 }

@@ -3,7 +3,7 @@ import { KvcacheError } from '../src/errors';
 import { preload } from '../src/faq/preload';
 import { FakeClock } from './helpers/clock';
 import { openTestApp, rec, tmpDir } from './helpers/app';
-import { startRedis, type RedisServer } from './helpers/redis';
+import { startRedis, type RedisServer } from '../testkit/redis';
 
 let redis: RedisServer;
 beforeAll(async () => {

@@ -172,13 +172,22 @@ describe('kvcache CLI', () => {
     expect(r.stdout).toMatch(/lookups\s+1/);
   });
 
-  test('kill -9 during a preload never leaves a half-loaded FAQ', async () => {
+  test('kill -9 during a preload never leaves a half-loaded or half-updated FAQ', async () => {
     const big = path.join(dir, 'big.csv');
-    const rows = ['id,question,answer,alternates'];
-    for (let i = 0; i < 20_000; i++) rows.push(`e${i},question ${i},answer ${i},alt a ${i}|alt b ${i}|alt c ${i}`);
-    fs.writeFileSync(big, `${rows.join('\n')}\n`);
-    // Kill while the batch is being written (the CLI announces it on stderr), at several offsets into it.
-    for (const delay of [100, 400, 700, 900, 1100]) {
+    const write = (version: number) => {
+      const rows = ['id,question,answer,alternates'];
+      for (let i = 0; i < 20_000; i++) rows.push(`e${i},question ${i},answer ${i} v${version},alt a ${i}|alt b ${i}|alt c ${i}`);
+      fs.writeFileSync(big, `${rows.join('\n')}\n`);
+    };
+    /** The versions of the answers in the store: one version (or none) means nothing was half-written. */
+    const versions = async () => {
+      const rows = JSON.parse((await runCli(['export', '--format', 'json'], { env })).stdout) as Array<{ answer: string }>;
+      return { count: rows.length, versions: [...new Set(rows.map((r) => r.answer.split(' v')[1]))] };
+    };
+    // Each round rewrites every answer; kill while the batch is being written (the CLI announces it on
+    // stderr), at several offsets into it.
+    for (const [round, delay] of [0, 100, 300, 500, 700, 900].entries()) {
+      write(round);
       const child = spawnNode([BIN, 'preload', big], { env });
       const done = collect(child);
       await new Promise<void>((res) => {
@@ -187,16 +196,19 @@ describe('kvcache CLI', () => {
           err += String(d);
           if (err.includes('keys in one batch')) res();
         });
+        child.once('close', () => res());
       });
       await new Promise((res) => setTimeout(res, delay));
       child.kill('SIGKILL');
       const killed = await done;
       expect(killed.signal === 'SIGKILL' || killed.code === 0).toBe(true);
-      const s = JSON.parse((await runCli(['stats', '--json'], { env })).stdout);
-      expect([0, 20_000]).toContain(s.entries.faq);
+      const v = await versions();
+      expect([0, 20_000]).toContain(v.count);
+      expect(v.versions.length).toBeLessThanOrEqual(1);
     }
+    write(99);
     const final = await runCli(['preload', big], { env });
     expect(final.code).toBe(0);
-    expect(JSON.parse((await runCli(['stats', '--json'], { env })).stdout).entries.faq).toBe(20_000);
+    expect(await versions()).toEqual({ count: 20_000, versions: ['99'] });
   }, 180_000);
 });

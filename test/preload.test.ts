@@ -6,7 +6,7 @@ import type { FaqRecord } from '../src/faq/parse';
 import type { KvStore, StoreOp } from '../src/store/types';
 import { FakeClock } from './helpers/clock';
 import { openTestApp, rec, tmpDir } from './helpers/app';
-import { startRedis, type RedisServer } from './helpers/redis';
+import { startRedis, type RedisServer } from '../testkit/redis';
 
 let redis: RedisServer;
 beforeAll(async () => {

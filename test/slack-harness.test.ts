@@ -2,11 +2,11 @@
 // @slack/web-api's WebClient and @slack/bolt Apps in HTTP mode and in Socket Mode.
 import type { AddressInfo } from 'node:net';
 import { App, LogLevel, verifySlackRequest, webApi, type BlockAction, type ButtonAction, type Logger } from '@slack/bolt';
-import { startSlackApi, type SlackApi } from './helpers/slack-api';
+import { startSlackApi, type SlackApi } from '../testkit/slack-api';
 import {
   appHomeOpened, appMention, blockActionsBody, eventCallback, postSigned, signSlackRequest,
   slashCommandBody, slashCommandPayload, urlVerification,
-} from './helpers/slack-signing';
+} from '../testkit/slack-signing';
 
 const SECRET = 'harness-signing-secret';
 

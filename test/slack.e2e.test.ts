@@ -12,9 +12,9 @@ import { systemClock } from '../src/core/types';
 import { openStore } from '../src/store/open';
 import { collect, ROOT, runCli, spawnNode, type RunResult } from './helpers/cli';
 import { tmpDir } from './helpers/app';
-import { freePort } from './helpers/redis';
-import { startSlackApi, type ApiCall, type SlackApi } from './helpers/slack-api';
-import { appMention, blockActionsBody, directMessage, eventCallback, postSigned, slashCommandBody, appHomeOpened } from './helpers/slack-signing';
+import { freePort } from '../testkit/redis';
+import { startSlackApi, type ApiCall, type SlackApi } from '../testkit/slack-api';
+import { appMention, blockActionsBody, directMessage, eventCallback, postSigned, slashCommandBody, appHomeOpened } from '../testkit/slack-signing';
 
 const SECRET = 'test-signing-secret';
 const BOT = path.join(ROOT, 'bin', 'kvcache-bot.js');

@@ -14,8 +14,8 @@ import { KeyvSqliteAdapter } from '../src/store/sqlite-adapter';
 import { escapeRedisGlob } from '../src/store/keyv-store';
 import { openStore, parseStoreSpec } from '../src/store/open';
 import type { KvStore } from '../src/store/types';
-import { freePort, startRedis } from './helpers/redis';
-import type { RedisServer } from './helpers/redis';
+import { freePort, startRedis } from '../testkit/redis';
+import type { RedisServer } from '../testkit/redis';
 
 interface Harness {
   store: KvStore;

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
-import type { Document, Node as YamlNode, YAMLMap } from 'yaml';
+import type { Document, YAMLMap } from 'yaml';
 import type { FaqProblem } from '../errors';
 
 /** A string value and where it came from. `item` is the 1-based position inside a list field. */
@@ -74,20 +74,6 @@ function unknownName(name: string, known: readonly string[], what: string): stri
   const guess = closestName(name, known);
   const hint = guess === undefined ? '' : ` did you mean "${guess}"?`;
   return `is not a known ${what};${hint} known ${what}s: ${known.join(', ')}`;
-}
-
-/** 1-based line and column of a character offset. */
-function lineCol(text: string, offset: number): { line: number; col: number } {
-  let line = 1;
-  let lineStart = 0;
-  const end = Math.min(offset, text.length);
-  for (let i = 0; i < end; i++) {
-    if (text.charCodeAt(i) === 10) {
-      line++;
-      lineStart = i + 1;
-    }
-  }
-  return { line, col: end - lineStart + 1 };
 }
 
 // ----------------------------------------------------------------------------------------- YAML and JSON

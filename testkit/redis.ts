@@ -16,6 +16,8 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** SIGKILL, then wait for exit (simulates a crash). */
   kill(): Promise<void>;
+  /** One inline command, e.g. FLUSHALL; resolves with the first reply line. */
+  command(cmd: string): Promise<string>;
 }
 
 const NOT_FOUND = 'redis-server not found: apt-get install -y redis-server (.ci/run does this)';
@@ -49,24 +51,34 @@ function findRedisServer(): string {
 }
 
 /** Resolves true when something on the port answers PING with +PONG. */
-function ping(port: number, timeoutMs = 500): Promise<boolean> {
-  return new Promise((resolve) => {
+/** Sends one inline command (PING, FLUSHALL) and resolves with the first reply line. */
+export function redisCommand(port: number, cmd: string, timeoutMs = 30_000): Promise<string> {
+  return new Promise((resolve, reject) => {
     const sock = net.connect({ host: '127.0.0.1', port });
     let buf = '';
-    const done = (ok: boolean): void => {
+    const done = (err: Error | null, line = ''): void => {
       sock.removeAllListeners();
       sock.on('error', () => undefined);
       sock.destroy();
-      resolve(ok);
+      if (err) reject(err);
+      else resolve(line);
     };
-    sock.setTimeout(timeoutMs, () => done(false));
-    sock.once('error', () => done(false));
-    sock.once('connect', () => sock.write('PING\r\n'));
+    sock.setTimeout(timeoutMs, () => done(new Error(`redis ${cmd}: no reply within ${timeoutMs} ms`)));
+    sock.once('error', (e) => done(e));
+    sock.once('connect', () => sock.write(`${cmd}\r\n`));
     sock.on('data', (d) => {
       buf += d.toString('utf8');
-      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
+      const end = buf.indexOf('\r\n');
+      if (end !== -1) done(null, buf.slice(0, end));
     });
   });
+}
+
+async function ping(port: number): Promise<boolean> {
+  return redisCommand(port, 'PING', 1000).then(
+    (line) => line === '+PONG',
+    () => false,
+  );
 }
 
 function waitExit(child: ChildProcess): Promise<void> {
@@ -127,5 +139,6 @@ export async function startRedis(): Promise<RedisServer> {
     port,
     stop: () => terminate('SIGTERM'),
     kill: () => terminate('SIGKILL'),
+    command: (cmd) => redisCommand(port, cmd),
   };
 }
