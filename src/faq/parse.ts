@@ -1,14 +1,17 @@
 /**
  * FAQ files → validated FaqRecords. `loadFaqFiles` is all-or-nothing: it reads and checks every file, and either
  * returns every record or throws one FaqValidationError listing every problem (sorted by file, then line).
- * The per-format readers are in formats.ts; the rules shared by all formats are here.
+ * The per-format readers are in formats/ (yaml.ts, csv.ts, tsv.ts; shared.ts for their common types); the rules
+ * shared by all formats are here.
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { FaqValidationError, KvcacheError } from '../errors';
 import type { FaqProblem } from '../errors';
-import { readCsv, readTsv, readYamlOrJson } from './formats';
-import type { Located, RawEntry, ReaderResult } from './formats';
+import { readCsv } from './formats/csv';
+import type { Located, RawEntry, ReaderResult } from './formats/shared';
+import { readTsv } from './formats/tsv';
+import { readYamlOrJson } from './formats/yaml';
 
 export interface FaqRecord {
   id: string;
