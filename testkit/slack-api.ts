@@ -41,6 +41,8 @@ export interface SlackApi {
   responseUrl(id: string): string;
   callsTo(method: string): ApiCall[];
   waitFor(predicate: (call: ApiCall) => boolean, timeoutMs?: number): Promise<ApiCall>;
+  /** Calls `fn` synchronously as each call is recorded (benchmarks time arrivals with it); returns an unsubscribe. */
+  onCall(fn: (call: ApiCall) => void): () => void;
   /** The next call to `method` is answered `{ ok: false, error }` (HTTP `status`, default 200; `Retry-After` if given). Queues. */
   failNext(method: string, error: string, opts?: FailOptions): void;
   reset(): void;
@@ -147,7 +149,7 @@ export async function startSlackApi(opts: SlackApiOptions = {}): Promise<SlackAp
     },
   };
 
-  const record = (call: ApiCall): void => { calls.push(call); events.emit('change'); };
+  const record = (call: ApiCall): void => { calls.push(call); events.emit('call', call); events.emit('change'); };
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const chunks: Buffer[] = [];
@@ -270,6 +272,10 @@ export async function startSlackApi(opts: SlackApiOptions = {}): Promise<SlackAp
     responseUrl: (id) => `${base}/response/${encodeURIComponent(id)}`,
     callsTo: (method) => calls.filter((c) => c.method === method),
     waitFor: (predicate, timeoutMs = 5000) => until(() => calls.find(predicate), timeoutMs, 'a matching call'),
+    onCall: (fn) => {
+      events.on('call', fn);
+      return () => { events.off('call', fn); };
+    },
     failNext: (method, error, o = {}) => {
       const queue = failures.get(method) ?? [];
       queue.push({ ...o, error });
