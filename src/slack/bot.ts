@@ -13,6 +13,7 @@ import { AdminCheck } from './admin';
 import type { SlackConfig } from './config';
 import { classifySlackError } from './errors';
 import { EventDedupe, RateLimiter } from './guards';
+import { slackFetch } from './http';
 import { registerListeners } from './listeners';
 
 export interface SlackBot {
@@ -25,12 +26,16 @@ export interface SlackBot {
 
 function boltLogger(log: Logger): BoltLogger {
   const fmt = (msg: unknown[]) => msg.map((m) => (typeof m === 'string' ? m : m instanceof Error ? m.message : JSON.stringify(m))).join(' ');
+  // Format only what will be written: Bolt and the WebClient log a lot at debug level.
+  const at = (lvl: 'debug' | 'info' | 'warn' | 'error') => (...m: unknown[]) => {
+    if (log.isLevelEnabled(lvl)) log[lvl]({ src: 'bolt' }, fmt(m));
+  };
   let level = LogLevel.WARN;
   return {
-    debug: (...m) => log.debug({ src: 'bolt' }, fmt(m)),
-    info: (...m) => log.info({ src: 'bolt' }, fmt(m)),
-    warn: (...m) => log.warn({ src: 'bolt' }, fmt(m)),
-    error: (...m) => log.error({ src: 'bolt' }, fmt(m)),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
     setLevel: (l) => {
       level = l;
     },
@@ -44,6 +49,7 @@ export async function startSlackBot(core: App, cfg: SlackConfig, logger: Logger)
   const clientOptions: WebClientOptions = {
     ...(cfg.apiUrl ? { slackApiUrl: cfg.apiUrl } : {}),
     retryConfig: { retries: 2, factor: 2, minTimeout: 300, maxTimeout: 2000 },
+    fetch: slackFetch,
     logger: boltLogger(logger),
   };
   const web = new WebClient(cfg.botToken, clientOptions);
@@ -87,6 +93,8 @@ export async function startSlackBot(core: App, cfg: SlackConfig, logger: Logger)
     botId: auth.bot_id ?? '',
     botUserId,
     tokenVerificationEnabled: false,
+    // The conversation store is unused and costs an Error with a stack trace per event.
+    convoStore: false,
     clientOptions,
     logger: boltLog,
   });
