@@ -13,7 +13,10 @@ export type ErrorCode =
   | 'QUESTION_TOO_LONG'
   | 'TENANT_INVALID'
   | 'NOT_FOUND'
-  | 'USAGE';
+  | 'USAGE'
+  | 'BUSY'
+  | 'GENERATION_TIMEOUT'
+  | 'MODEL_LOAD_FAILED';
 
 export class KvcacheError extends Error {
   constructor(
