@@ -11,6 +11,9 @@ import type { Config } from './config';
 import { recoverJournals } from './faq/preload';
 import { silentLogger, type Logger } from './logger';
 import { openStore } from './store/open';
+import { GroundedGenerator } from './generate/generator';
+import { loadModel } from './generate/model';
+import { GenerationQueue } from './generate/queue';
 import type { KvStore } from './store/types';
 
 export interface AppDeps {
@@ -19,6 +22,8 @@ export interface AppDeps {
   store?: KvStore;
   semantic?: SemanticMatcher | null;
   generator?: Generator | null;
+  /** Load the model of KVCACHE_MODEL (commands that answer questions); others leave it alone. */
+  withModel?: boolean;
 }
 
 export interface App {
@@ -41,14 +46,34 @@ export async function openApp(config: Config, deps: AppDeps = {}): Promise<App> 
   if (recovered.length > 0) logger.warn({ tenants: recovered }, 'rolled forward an interrupted FAQ preload');
   const stats = new StatsRecorder(store, clock, config.statsFlushMs);
   const cache = new AnswerCache({ store, clock, stats, ttlMs: config.ttlMs, maxEntries: config.maxEntries });
+  let model = null;
+  if (deps.withModel && deps.generator === undefined && config.generation.model !== 'none') {
+    try {
+      model = await loadModel({ ...config.generation });
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+  }
+  const g = config.generation;
+  const generator =
+    deps.generator ??
+    (model
+      ? new GroundedGenerator(cache, model, new GenerationQueue({ concurrency: g.concurrency, maxQueue: g.maxQueue, timeoutMs: g.timeoutMs }), {
+          topK: g.topK,
+          minCoverage: g.minCoverage,
+          maxNewTokens: g.maxNewTokens,
+        })
+      : null);
   const answerer = new Answerer({
     cache,
     stats,
     clock,
     fallbackAnswer: config.fallbackAnswer,
+    busyAnswer: config.busyAnswer,
     maxQuestionChars: config.maxQuestionChars,
     semantic: deps.semantic ?? null,
-    generator: deps.generator ?? null,
+    generator,
   });
   // Hit counts are written behind on the same rhythm as the statistics, so a crash loses at most one interval.
   const hitTimer =
@@ -77,6 +102,7 @@ export async function openApp(config: Config, deps: AppDeps = {}): Promise<App> 
       try {
         await cache.close();
         await stats.close();
+        await model?.close();
       } finally {
         await store.close();
       }

@@ -50,6 +50,21 @@ const schema = z.object({
   KVCACHE_MISS_COST_MS: int(1, 600_000).prefault('2000'),
   KVCACHE_STATS_FLUSH_MS: int(10, 600_000).prefault('1000'),
   KVCACHE_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  KVCACHE_BUSY_ANSWER: z.string().min(1).default("I'm answering a lot of questions right now; please ask again in a minute."),
+  KVCACHE_MODEL: z.string().min(1).default('none'),
+  KVCACHE_DEVICE: z.enum(['cpu', 'cuda']).default('cpu'),
+  KVCACHE_DTYPE: z.enum(['q8', 'int8', 'uint8', 'fp16', 'fp32', 'q4']).default('q8'),
+  KVCACHE_ALLOW_DOWNLOAD: z.enum(['0', '1']).default('0'),
+  KVCACHE_MAX_NEW_TOKENS: int(1, 1024).prefault('128'),
+  KVCACHE_GENERATION_TIMEOUT: duration(100).prefault('30s'),
+  KVCACHE_MODEL_CONCURRENCY: int(1, 64).prefault('1'),
+  KVCACHE_MODEL_QUEUE: int(0, 10_000).prefault('32'),
+  KVCACHE_TOP_K: int(1, 10).prefault('3'),
+  KVCACHE_MIN_COVERAGE: z
+    .string()
+    .regex(/^(0(\.\d+)?|1(\.0+)?)$/, { message: 'expected a number from 0 to 1' })
+    .transform(Number)
+    .prefault('0.5'),
 });
 
 export interface Config {
@@ -64,6 +79,20 @@ export interface Config {
   missCostMs: number;
   statsFlushMs: number;
   logLevel: string;
+  busyAnswer: string;
+  generation: {
+    /** `none`: cache only, misses get the fallback. */
+    model: string;
+    device: 'cpu' | 'cuda';
+    dtype: string;
+    allowDownload: boolean;
+    maxNewTokens: number;
+    timeoutMs: number;
+    concurrency: number;
+    maxQueue: number;
+    topK: number;
+    minCoverage: number;
+  };
 }
 
 export const DEMO_FAQ = path.join(projectRoot(), 'config', 'demo-faq.yaml');
@@ -95,5 +124,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     missCostMs: c.KVCACHE_MISS_COST_MS,
     statsFlushMs: c.KVCACHE_STATS_FLUSH_MS,
     logLevel: c.KVCACHE_LOG_LEVEL,
+    busyAnswer: c.KVCACHE_BUSY_ANSWER,
+    generation: {
+      model: c.KVCACHE_MODEL,
+      device: c.KVCACHE_DEVICE,
+      dtype: c.KVCACHE_DTYPE,
+      allowDownload: c.KVCACHE_ALLOW_DOWNLOAD === '1',
+      maxNewTokens: c.KVCACHE_MAX_NEW_TOKENS,
+      timeoutMs: c.KVCACHE_GENERATION_TIMEOUT,
+      concurrency: c.KVCACHE_MODEL_CONCURRENCY,
+      maxQueue: c.KVCACHE_MODEL_QUEUE,
+      topK: c.KVCACHE_TOP_K,
+      minCoverage: c.KVCACHE_MIN_COVERAGE,
+    },
   };
 }

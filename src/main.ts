@@ -20,7 +20,7 @@ async function start(): Promise<void> {
   const faqFiles = slack && process.env.KVCACHE_FAQ === undefined ? [] : config.faqFiles;
   const logger = createLogger(slack ? config.logLevel : config.logLevel === 'info' ? 'warn' : config.logLevel);
   const records = faqFiles.length > 0 ? await loadFaqFiles(faqFiles) : [];
-  const app = await openApp(config, { logger });
+  const app = await openApp(config, { logger, withModel: true });
   let closing = false;
   try {
     if (records.length > 0) {

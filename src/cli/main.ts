@@ -22,9 +22,9 @@ import { flushed, writeLine } from './output';
 const out = process.stdout;
 const LARGE_PRELOAD_OPS = 10_000;
 
-async function withApp<T>(fn: (app: App) => Promise<T>): Promise<T> {
+async function withApp<T>(fn: (app: App) => Promise<T>, opts: { withModel?: boolean } = {}): Promise<T> {
   const config = loadConfig();
-  const app = await openApp(config, { logger: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel) });
+  const app = await openApp(config, { logger: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel), withModel: !!opts.withModel });
   try {
     return await fn(app);
   } finally {
@@ -138,7 +138,7 @@ export function buildProgram(): Command {
           await writeLine(out, r.answer);
           await writeLine(out, describeResult(r));
         }
-      });
+      }, { withModel: true });
     });
 
   program
@@ -176,7 +176,7 @@ export function buildProgram(): Command {
           if (r.source === 'exact' || r.source === 'normalized' || r.source === 'semantic') hits += 1;
           await writeLine(out, o.json ? resultJson(r) : [r.source, r.entryId ?? '-', `${r.latencyMs.toFixed(3)}ms`, r.question].join('\t'));
         }
-      });
+      }, { withModel: !o.lookupOnly });
       const rate = answered === 0 ? 0 : (100 * hits) / answered;
       process.stderr.write(`replayed ${answered} questions: ${hits} hits (${rate.toFixed(1)}%)${skipped > 0 ? `, ${skipped} lines skipped` : ''}\n`);
       if (skipped > 0) process.exitCode = 1;
@@ -237,7 +237,7 @@ export function buildProgram(): Command {
     .addOption(team())
     .action(async (o: { team: string }) => {
       const tenant = checkTenant(o.team);
-      await withApp((app) => runChat(app, { tenant, input: process.stdin, output: out }));
+      await withApp((app) => runChat(app, { tenant, input: process.stdin, output: out }), { withModel: true });
     });
 
   return program;

@@ -13,6 +13,8 @@ export interface AnswererOptions {
   stats: StatsRecorder;
   clock: Clock;
   fallbackAnswer: string;
+  /** Reply when the model's queue is full. */
+  busyAnswer: string;
   maxQuestionChars: number;
   semantic?: SemanticMatcher | null;
   generator?: Generator | null;
@@ -68,7 +70,15 @@ export class Answerer {
       return done({ answer: sem.entry.answer, source: 'semantic', entryId: sem.entry.id, matchedQuestion: sem.matchedQuestion, score: sem.score, entryTenant: sem.entry.tenant, entrySource: sem.entry.source });
     }
     if (!opts.lookupOnly && this.o.generator) {
-      const gen = await this.o.generator.generate(tenant, q);
+      let gen;
+      try {
+        gen = await this.o.generator.generate(tenant, q);
+      } catch (err) {
+        // A busy or slow model must never leave the asker without a reply: they get a polite fallback.
+        if (!(err instanceof KvcacheError) || (err.code !== 'BUSY' && err.code !== 'GENERATION_TIMEOUT')) throw err;
+        const answer = err.code === 'BUSY' ? this.o.busyAnswer : this.o.fallbackAnswer;
+        return done({ answer, source: 'fallback', entryId: null, matchedQuestion: null, score: null, entryTenant: null, entrySource: null });
+      }
       if (gen) {
         const entry = await this.o.cache.put(tenant, { question: q, answer: gen.answer, source: 'generated', usedEntries: gen.usedEntries });
         return done({ answer: gen.answer, source: 'generated', entryId: entry.id, matchedQuestion: null, score: null, entryTenant: tenant, entrySource: 'generated' });

@@ -3,6 +3,7 @@
  * layer and the model plug in after it (see Answerer). FAQ entries are pinned (no TTL, never evicted); generated
  * and manual entries carry a TTL and live under a capacity bound with least-recently-used eviction.
  */
+import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { KvcacheError } from '../errors';
 import type { KvStore, StoreOp } from '../store/types';
@@ -223,9 +224,16 @@ export class AnswerCache {
       const p = ptrs[i];
       if (p && p.id === entry.id && p.pinned === (entry.source === 'faq')) ops.push({ op: 'delete', key: k });
     });
+    if (entry.source === 'faq') {
+      // Whatever was built from the FAQ (the retrieval index) must see that it changed.
+      const meta = await this.store.get<{ count: number }>(keys.faqMeta(entry.tenant));
+      const count = Math.max(0, (meta?.count ?? 1) - 1);
+      ops.push({ op: 'set', key: keys.faqMeta(entry.tenant), value: { count, updatedAt: this.clock.now(), rev: randomUUID() } });
+    }
     await this.store.apply(ops);
     this.tracker?.delete(entryKey(entry));
     this.pendingHits.delete(entryKey(entry));
+    if (entry.source === 'faq') this.ownFaq.delete(entry.tenant);
   }
 
   /** Forgets whatever answers this question (exact, then normalized key). */

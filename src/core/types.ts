@@ -51,6 +51,8 @@ export interface GeneratedAnswer {
   answer: string;
   /** FAQ entry ids given to the model as context. */
   usedEntries: string[];
+  /** Time waiting for a model slot and time in the model (absent when not measured). */
+  timing?: { queuedMs: number; modelMs: number };
 }
 
 export interface Generator {

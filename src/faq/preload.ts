@@ -4,6 +4,7 @@
  * without transactions the batch goes through a journal that the next open rolls forward, so a process killed
  * mid-preload never leaves a half-loaded FAQ.
  */
+import { randomUUID } from 'node:crypto';
 import { FaqValidationError, type FaqProblem } from '../errors';
 import { exactForm, normalizeQuestion } from '../core/normalize';
 import { entryKey, phrasingKeys, pointerKeysOf } from '../core/cache';
@@ -40,9 +41,11 @@ interface Journal {
   ops: StoreOp[];
 }
 
-interface FaqMeta {
+/** Per tenant: how many FAQ entries it has, and a revision that changes with every change to them. */
+export interface FaqMeta {
   count: number;
   updatedAt: number;
+  rev: string;
 }
 
 function contentHash(r: FaqRecord): string {
@@ -187,7 +190,7 @@ export async function planPreload(store: KvStore, records: FaqRecord[], opts: Pr
     }
   }
   const count = records.length + kept.length;
-  plan.ops.push({ op: 'set', key: keys.faqMeta(tenant), value: { count, updatedAt: now } satisfies FaqMeta });
+  plan.ops.push({ op: 'set', key: keys.faqMeta(tenant), value: { count, updatedAt: now, rev: randomUUID() } satisfies FaqMeta });
   plan.added.sort();
   plan.changed.sort();
   plan.unchanged.sort();
