@@ -62,6 +62,10 @@ describe('GroundedGenerator in the answer pipeline', () => {
     expect(model.prompts).toHaveLength(1);
     const entry = await app.cache.getEntry('default', r.entryId ?? '');
     expect(entry?.usedEntries?.[0]).toBe('warranty');
+    const report = await app.report('default');
+    expect(report.generation.calls).toBe(1);
+    expect(report.generation.meanModelMs).not.toBeNull();
+    expect([report.misses.generated, report.hits.exact]).toEqual([1, 1]);
   });
 
   test('an out-of-scope question abstains: no model call, the honest fallback, logged as unanswered', async () => {

@@ -55,9 +55,10 @@ export class Answerer {
     const started = this.elapsed();
     const q = this.checkQuestion(question);
     const normalized = normalizeQuestion(q);
+    let generation: { queuedMs: number; modelMs: number } | undefined;
     const done = (r: Omit<AnswerResult, 'latencyMs' | 'question'>): AnswerResult => {
       const latencyMs = this.elapsed() - started;
-      if (!opts.lookupOnly) this.o.stats.record(tenant, { outcome: r.source, latencyMs, question: q, normalized });
+      if (!opts.lookupOnly) this.o.stats.record(tenant, { outcome: r.source, latencyMs, question: q, normalized, ...(generation ? { generation } : {}) });
       return { question: q, ...r, latencyMs };
     };
 
@@ -79,6 +80,7 @@ export class Answerer {
         const answer = err.code === 'BUSY' ? this.o.busyAnswer : this.o.fallbackAnswer;
         return done({ answer, source: 'fallback', entryId: null, matchedQuestion: null, score: null, entryTenant: null, entrySource: null });
       }
+      generation = gen?.timing;
       if (gen) {
         const entry = await this.o.cache.put(tenant, { question: q, answer: gen.answer, source: 'generated', usedEntries: gen.usedEntries });
         return done({ answer: gen.answer, source: 'generated', entryId: entry.id, matchedQuestion: null, score: null, entryTenant: tenant, entrySource: 'generated' });

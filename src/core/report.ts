@@ -20,6 +20,7 @@ export interface StatsReport {
   topQuestions: Array<{ question: string; count: number; lastOutcome: Outcome }>;
   unanswered: Array<{ question: string; at: string }>;
   feedback: { up: number; down: number; removed: number };
+  generation: { calls: number; meanQueueMs: number | null; meanModelMs: number | null; modelP95Ms: number | null };
   reviews: Array<{ at: string; entryId: string; source: string; question: string; user: string; removed: boolean }>;
 }
 
@@ -65,6 +66,12 @@ export function buildReport(
       .reverse()
       .map((u) => ({ question: u.question, at: new Date(u.at).toISOString() })),
     feedback: { ...(doc.feedback ?? { up: 0, down: 0, removed: 0 }) },
+    generation: {
+      calls: doc.generation?.calls ?? 0,
+      meanQueueMs: doc.generation?.calls ? round(doc.generation.queueMsSum / doc.generation.calls) : null,
+      meanModelMs: doc.generation?.calls ? round(doc.generation.modelMsSum / doc.generation.calls) : null,
+      modelP95Ms: round(quantile(doc.generation?.modelLatency ?? {}, 0.95)),
+    },
     reviews: (doc.reviews ?? [])
       .slice(-10)
       .reverse()
@@ -103,6 +110,7 @@ export function formatReport(r: StatsReport): string {
     `entries          ${r.entries.faq} FAQ (pinned), ${r.entries.generated} generated, ${r.entries.manual} manual`,
     `evictions        ${r.evictions}`,
     `feedback         ${r.feedback.up} 👍, ${r.feedback.down} 👎 (${r.feedback.removed} generated answers removed)`,
+    `model calls      ${r.generation.calls}${r.generation.calls > 0 ? `  (mean ${fmtMs(r.generation.meanQueueMs)} queued, ${fmtMs(r.generation.meanModelMs)} in the model, p95 ${fmtMs(r.generation.modelP95Ms)})` : ''}`,
     '',
     'top questions',
     ...(r.topQuestions.length === 0 ? ['  (none yet)'] : r.topQuestions.map((q, i) => `  ${String(i + 1).padStart(2)}. ${q.question}  ×${q.count} (${q.lastOutcome})`)),

@@ -54,6 +54,8 @@ export interface StatsDoc {
   feedback: { up: number; down: number; removed: number };
   /** 👎 votes for review, newest last; bounded to MAX_REVIEWS. */
   reviews: FeedbackItem[];
+  /** Model calls: how long they waited for a slot and how long the model took. */
+  generation: { calls: number; queueMsSum: number; modelMsSum: number; modelLatency: Histogram };
 }
 
 export interface LookupEvent {
@@ -61,6 +63,8 @@ export interface LookupEvent {
   latencyMs: number;
   question: string;
   normalized: string;
+  /** Present when the model was called for this lookup. */
+  generation?: { queuedMs: number; modelMs: number };
 }
 
 function zeroOutcomes(): Record<Outcome, number> {
@@ -81,6 +85,7 @@ export function emptyStats(now: number): StatsDoc {
     unanswered: [],
     feedback: { up: 0, down: 0, removed: 0 },
     reviews: [],
+    generation: { calls: 0, queueMsSum: 0, modelMsSum: 0, modelLatency: {} },
   };
 }
 
@@ -120,6 +125,13 @@ export function mergeStats(target: StatsDoc, delta: StatsDoc): StatsDoc {
   target.feedback.down += delta.feedback?.down ?? 0;
   target.feedback.removed += delta.feedback?.removed ?? 0;
   pushBounded(target.reviews, delta.reviews ?? [], MAX_REVIEWS);
+  target.generation ??= { calls: 0, queueMsSum: 0, modelMsSum: 0, modelLatency: {} };
+  if (delta.generation) {
+    target.generation.calls += delta.generation.calls;
+    target.generation.queueMsSum += delta.generation.queueMsSum;
+    target.generation.modelMsSum += delta.generation.modelMsSum;
+    mergeInto(target.generation.modelLatency, delta.generation.modelLatency);
+  }
   target.updatedAt = Math.max(target.updatedAt, delta.updatedAt);
   return target;
 }
@@ -166,6 +178,12 @@ export class StatsRecorder {
     d.outcomes[ev.outcome] += 1;
     d.latencySumMs[ev.outcome] += ev.latencyMs;
     addSample(HIT_OUTCOMES.includes(ev.outcome) ? d.hitLatency : d.missLatency, ev.latencyMs);
+    if (ev.generation) {
+      d.generation.calls += 1;
+      d.generation.queueMsSum += ev.generation.queuedMs;
+      d.generation.modelMsSum += ev.generation.modelMs;
+      addSample(d.generation.modelLatency, ev.generation.modelMs);
+    }
     if (ev.normalized !== '') {
       const q = d.questions[ev.normalized];
       if (q) {
