@@ -63,6 +63,11 @@ export function loadSlackConfig(env: NodeJS.ProcessEnv = process.env): SlackConf
   if (rl.length !== 2 || !Number.isInteger(max) || max < 1 || windowMs === null || windowMs < 1000) {
     fail(`KVCACHE_RATE_LIMIT=${JSON.stringify(env.KVCACHE_RATE_LIMIT)} is invalid: write questions per user per window, such as 10/1m or 100/1h`);
   }
+  const placeholderText = env.KVCACHE_PLACEHOLDER_MS?.trim() || '700';
+  const placeholderMs = /^\d+$/.test(placeholderText) ? Number(placeholderText) : NaN;
+  if (!(placeholderMs >= 0 && placeholderMs <= 60_000)) {
+    fail(`KVCACHE_PLACEHOLDER_MS=${JSON.stringify(placeholderText)} is invalid: milliseconds from 0 to 60000 before a slow answer gets a "Looking into it…" placeholder`);
+  }
   return {
     botToken,
     appToken,
@@ -71,7 +76,7 @@ export function loadSlackConfig(env: NodeJS.ProcessEnv = process.env): SlackConf
     apiUrl,
     admins,
     rateLimit: { max, windowMs: windowMs ?? 60_000 },
-    placeholderMs: 700,
+    placeholderMs,
     shutdownMs: 10_000,
   };
 }
