@@ -66,6 +66,7 @@ export class AnswerCache {
   private readonly ttlMs: number;
   private readonly maxEntries: number;
   private readonly pendingHits = new Map<string, { n: number; last: number }>();
+  // Whether a team has its own FAQ; re-read every 5 s, so a preload by another process is seen within that.
   private readonly ownFaq = new LRUCache<string, boolean>({ max: 10_000, ttl: 5_000 });
   private tracker: LRUCache<string, number> | null = null;
   private trackerLoading: Promise<LRUCache<string, number>> | null = null;
@@ -100,11 +101,10 @@ export class AnswerCache {
       const ptr = ptrs[i];
       const tier = tiers[i];
       if (!ptr || !tier || (faqOnly && !ptr.pinned)) continue;
+      // A pointer whose entry is gone (expired, or mid-way through another process's write) is a miss; it is
+      // not deleted here, because a read must never race a writer. Pointers of dynamic entries expire with them.
       const entry = await this.readEntry(tenant, ptr.id, ptr.pinned);
-      if (!entry) {
-        await this.store.delete(tier[1]); // dangling pointer of an expired or removed entry
-        continue;
-      }
+      if (!entry) continue;
       this.noteHit(entry);
       return { entry, tier: tier[0], matchedQuestion: ptr.q ?? entry.question };
     }
@@ -129,11 +129,6 @@ export class AnswerCache {
     const own = (meta?.count ?? 0) > 0;
     this.ownFaq.set(tenant, own);
     return own;
-  }
-
-  /** Forget cached knowledge of which tenants have an FAQ (after a preload in this process). */
-  invalidateFaqMeta(tenant: string): void {
-    this.ownFaq.delete(tenant);
   }
 
   private noteHit(entry: CacheEntry): void {
