@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { KvcacheError } from '../errors';
-import { projectRoot } from '../paths';
+import { findModelFolder, modelCandidates } from '../models';
 
 export interface EmbedderOptions {
   /** A folder under models/ (e.g. 'all-MiniLM-L6-v2') or a path to one. */
@@ -26,15 +26,13 @@ export interface Embedder {
 const DTYPE_FILES: Record<NonNullable<EmbedderOptions['dtype']>, string> = { q8: 'model_quantized.onnx' };
 const CONVERT_HINT = 'run tools/embed/convert.py (see tools/embed/README.md) or point the model option at such a folder';
 
-/** The folder, resolved as src/generate/model.ts does: a path first, then a folder under models/. */
+/** The folder, resolved as for every model: a path first, then a folder under models/. */
 export function resolveEmbedModel(model: string): { localPath: string; name: string } {
-  const candidates = [path.resolve(model), path.join(projectRoot(), 'models', model)];
-  for (const dir of candidates) {
-    if (fs.existsSync(path.join(dir, 'config.json'))) return { localPath: path.dirname(dir), name: path.basename(dir) };
-  }
+  const found = findModelFolder(model);
+  if (found) return { localPath: found.localPath, name: found.name };
   throw new KvcacheError(
     'MODEL_LOAD_FAILED',
-    `embedding model ${model} is not a model folder (looked for config.json in ${candidates.join(' and ')}); ${CONVERT_HINT}`,
+    `embedding model ${model} is not a model folder (looked for config.json in ${modelCandidates(model).join(' and ')}); ${CONVERT_HINT}`,
   );
 }
 

@@ -4,10 +4,9 @@
  * default: a hub id is only fetched with KVCACHE_ALLOW_DOWNLOAD=1. Loaded once, then warmed up, so the first
  * customer does not pay for session creation.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { KvcacheError } from '../errors';
-import { projectRoot } from '../paths';
+import { findModelFolder, modelCandidates } from '../models';
 
 export interface ModelOptions {
   /** A folder under models/, a path, or a hub id. */
@@ -25,18 +24,14 @@ export interface TextModel {
   close(): Promise<void>;
 }
 
-export const MODELS_DIR = path.join(projectRoot(), 'models');
-
 /** Where the model comes from: a local folder (localModelPath + name) or, if allowed, the hub. */
 export function resolveModel(opts: ModelOptions): { localPath: string; name: string } | { hubId: string } {
-  const candidates = [path.resolve(opts.model), path.join(MODELS_DIR, opts.model)];
-  for (const dir of candidates) {
-    if (fs.existsSync(path.join(dir, 'config.json'))) return { localPath: path.dirname(dir), name: path.basename(dir) };
-  }
+  const found = findModelFolder(opts.model);
+  if (found) return { localPath: found.localPath, name: found.name };
   if (opts.allowDownload && /^[\w.-]+\/[\w.-]+$/.test(opts.model)) return { hubId: opts.model };
   throw new KvcacheError(
     'MODEL_LOAD_FAILED',
-    `KVCACHE_MODEL=${opts.model} is not a model folder (looked for config.json in ${candidates.join(' and ')}); ` +
+    `KVCACHE_MODEL=${opts.model} is not a model folder (looked for config.json in ${modelCandidates(opts.model).join(' and ')}); ` +
       'use a folder under models/, a path, KVCACHE_MODEL=none for cache-only, or a hub id with KVCACHE_ALLOW_DOWNLOAD=1',
   );
 }
