@@ -1,0 +1,177 @@
+/**
+ * Fitting the decision rule (policy.ts) on labelled questions.
+ *
+ * Every labelled question has been searched; calibration learns how likely the nearest entry is to be the
+ * right one from what the search measured (logistic regression, plus one L2-regularised offset per entry, so
+ * an entry with few questions stays near the shared model), then picks the confidence bar: the lowest one
+ * whose cross-validated false-hit rate (wrong hits among hits) and out-of-scope hit rate stay within the
+ * target. Cross-validation matters: fitted and scored on the same questions, every bar looks better than it is.
+ */
+import { features, logit, type Thresholds, type Weights } from './policy';
+import type { Neighbour } from './index';
+
+export interface CalibrationSample {
+  /** The entry that answers it, or null for an out-of-scope question (any hit is wrong). */
+  label: string | null;
+  /** Nearest entry and what the search measured about it. */
+  nearest: string;
+  f: ReturnType<typeof features>;
+}
+
+export function sampleOf(label: string | null, found: Neighbour[], idOf: (entry: number) => string): CalibrationSample | null {
+  const first = found[0];
+  if (!first) return null;
+  return { label, nearest: idOf(first.entry), f: features(first, found[1]) };
+}
+
+export interface FitOptions {
+  /** Highest acceptable share of wrong hits among hits (and of out-of-scope questions that hit). */
+  target: number;
+  folds?: number;
+  seed?: number;
+  /** Strength of the pull of per-entry offsets towards 0. */
+  entryL2?: number;
+}
+
+export interface FitResult {
+  thresholds: Omit<Thresholds, 'model' | 'calibratedAt'>;
+  /** Cross-validated figures of the chosen bar. */
+  hitRate: number;
+  falseHitRate: number;
+  oosHitRate: number | null;
+  /** False when no bar met the target: the strictest one was taken. */
+  metTarget: boolean;
+}
+
+const MIN_SIMILARITY = 0.5;
+const MIN_MARGIN = 0.02;
+const KEYS = ['similarity', 'margin', 'top3', 'votes'] as const;
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Model {
+  weights: Weights;
+  perEntry: Record<string, number>;
+}
+
+/** Logistic regression by full-batch gradient descent on standardised features (a few thousand rows). */
+export function fitModel(samples: CalibrationSample[], entryL2 = 10, iterations = 1500): Model {
+  const n = samples.length;
+  const mu = KEYS.map((k) => samples.reduce((s, x) => s + x.f[k], 0) / n);
+  const sd = KEYS.map((k, j) => Math.sqrt(samples.reduce((s, x) => s + (x.f[k] - (mu[j] as number)) ** 2, 0) / n) || 1);
+  const z = samples.map((x) => KEYS.map((k, j) => (x.f[k] - (mu[j] as number)) / (sd[j] as number)));
+  const y = samples.map((x) => (x.label === x.nearest ? 1 : 0));
+  const ids = [...new Set(samples.map((x) => x.nearest))];
+  const idx = new Map(ids.map((id, i) => [id, i]));
+  const ent = samples.map((x) => idx.get(x.nearest) as number);
+  const w = [0, 0, 0, 0];
+  let b = 0;
+  const off = new Float64Array(ids.length);
+  const count = new Float64Array(ids.length);
+  for (const e of ent) count[e] = (count[e] as number) + 1;
+  const lr = 0.5;
+  for (let it = 0; it < iterations; it++) {
+    const gw = [0, 0, 0, 0];
+    let gb = 0;
+    const go = new Float64Array(ids.length);
+    for (let i = 0; i < n; i++) {
+      const zi = z[i] as number[];
+      const s = b + (w[0] as number) * (zi[0] as number) + (w[1] as number) * (zi[1] as number) + (w[2] as number) * (zi[2] as number) + (w[3] as number) * (zi[3] as number) + (off[ent[i] as number] as number);
+      const g = 1 / (1 + Math.exp(-s)) - (y[i] as number);
+      for (let j = 0; j < 4; j++) gw[j] = (gw[j] as number) + g * (zi[j] as number);
+      gb += g;
+      go[ent[i] as number] = (go[ent[i] as number] as number) + g;
+    }
+    for (let j = 0; j < 4; j++) w[j] = (w[j] as number) - lr * (((gw[j] as number) + 0.01 * (w[j] as number)) / n);
+    b -= (lr * gb) / n;
+    // Offsets take diagonal Newton steps (curvature at most count/4 + L2), pulled towards 0 by the L2 term.
+    for (let e = 0; e < ids.length; e++) off[e] = (off[e] as number) - ((go[e] as number) + entryL2 * (off[e] as number)) / ((count[e] as number) / 4 + entryL2);
+  }
+  // Back to raw feature units, so the product computes the logit without the means and deviations.
+  const raw = KEYS.map((_, j) => (w[j] as number) / (sd[j] as number));
+  const bias = b - KEYS.reduce((s, _, j) => s + ((w[j] as number) * (mu[j] as number)) / (sd[j] as number), 0);
+  const perEntry: Record<string, number> = {};
+  ids.forEach((id, e) => {
+    const o = off[e] as number;
+    if (Math.abs(o) > 1e-3) perEntry[id] = Math.round(o * 1e4) / 1e4;
+  });
+  const r4 = (x: number) => Math.round(x * 1e4) / 1e4;
+  return { weights: { similarity: r4(raw[0] as number), margin: r4(raw[1] as number), top3: r4(raw[2] as number), votes: r4(raw[3] as number), bias: r4(bias) }, perEntry };
+}
+
+export function confidence(m: Model, s: CalibrationSample): number {
+  return 1 / (1 + Math.exp(-logit(m.weights, s.f, m.perEntry[s.nearest] ?? 0)));
+}
+
+const passesFloors = (s: CalibrationSample) => s.f.similarity >= MIN_SIMILARITY && s.f.margin >= MIN_MARGIN;
+
+export function fitThresholds(samples: CalibrationSample[], opts: FitOptions): FitResult {
+  const right = samples.filter((s) => s.label === s.nearest).length;
+  if (right === 0 || right === samples.length) {
+    throw new Error(
+      'calibration needs labelled questions the FAQ gets right and some it gets wrong or must not answer: add paraphrases of FAQ entries and out-of-scope questions (entryId null)',
+    );
+  }
+  const folds = Math.max(2, Math.min(opts.folds ?? 5, samples.length));
+  const rand = mulberry32(opts.seed ?? 1234);
+  const fold = samples.map(() => Math.floor(rand() * folds));
+  const p = new Float64Array(samples.length);
+  for (let f = 0; f < folds; f++) {
+    const m = fitModel(samples.filter((_, i) => fold[i] !== f), opts.entryL2);
+    samples.forEach((s, i) => {
+      if (fold[i] === f) p[i] = confidence(m, s);
+    });
+  }
+  const inScope = samples.filter((s) => s.label !== null).length;
+  const oos = samples.length - inScope;
+  const at = (bar: number) => {
+    let hits = 0;
+    let inHits = 0;
+    let wrong = 0;
+    let oosHits = 0;
+    samples.forEach((s, i) => {
+      if ((p[i] as number) < bar || !passesFloors(s)) return;
+      hits += 1;
+      if (s.label !== s.nearest) wrong += 1;
+      if (s.label === null) oosHits += 1;
+      else inHits += 1;
+    });
+    return { bar, hits, hitRate: inScope ? inHits / inScope : 0, falseHitRate: hits ? wrong / hits : 0, oosHitRate: oos ? oosHits / oos : null };
+  };
+  let best: ReturnType<typeof at> | null = null;
+  for (let bar = 0.5; bar < 0.9995; bar += 0.0005) {
+    const r = at(bar);
+    if (r.falseHitRate > opts.target || (r.oosHitRate ?? 0) > opts.target) continue;
+    if (!best || r.hits > best.hits) best = r;
+  }
+  const chosen = best ?? at(0.9995);
+  const model = fitModel(samples, opts.entryL2);
+  const bar = Math.round(chosen.bar * 1e4) / 1e4;
+  return {
+    thresholds: {
+      weights: model.weights,
+      perEntry: model.perEntry,
+      calibrated: [...new Set(samples.flatMap((s) => (s.label === null ? [s.nearest] : [s.nearest, s.label])))].sort(),
+      minConfidence: bar,
+      // Entries calibration never saw get a third of the error budget.
+      uncalibratedConfidence: Math.round((1 - (1 - bar) / 3) * 1e4) / 1e4,
+      suggestConfidence: Math.min(0.4, bar),
+      minSimilarity: MIN_SIMILARITY,
+      minMargin: MIN_MARGIN,
+      fit: { samples: samples.length, target: opts.target, hitRate: chosen.hitRate, falseHitRate: chosen.falseHitRate, oosHitRate: chosen.oosHitRate },
+    },
+    hitRate: chosen.hitRate,
+    falseHitRate: chosen.falseHitRate,
+    oosHitRate: chosen.oosHitRate,
+    metTarget: best !== null,
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * The decision rule of the paraphrase layer. A question is a semantic hit only when its nearest entry is close
+ * enough AND clearly closer than the nearest other entry, and the calibrated confidence that the nearest entry
+ * is the right one clears the bar. Just below the bar the nearest entries are offered ("did you mean…?").
+ *
+ * Confidence is a logistic model of four things the search measures (similarity of the nearest phrasing, its
+ * margin over the nearest other entry, the mean of the entry's three nearest phrasings, and how many of the
+ * five nearest phrasings belong to it), plus a per-entry offset learnt in calibration: an entry whose questions
+ * look like another entry's needs more similarity for the same confidence; a well-separated one needs less.
+ * That is vCache's idea (a threshold per entry, learnt from data) in a form that needs few samples per entry.
+ */
+import type { Neighbour } from './index';
+
+export interface Weights {
+  similarity: number;
+  margin: number;
+  top3: number;
+  votes: number;
+  bias: number;
+}
+
+export interface Thresholds {
+  /** The embedding model the numbers belong to: thresholds of another model are meaningless. */
+  model: string;
+  weights: Weights;
+  /** Per-entry offsets added to the logit (negative: the entry needs more evidence). */
+  perEntry: Record<string, number>;
+  /** Entries calibration saw; the others must clear `uncalibratedConfidence`. */
+  calibrated: string[];
+  minConfidence: number;
+  uncalibratedConfidence: number;
+  /** Below the bar but at least this confident: offer "did you mean". */
+  suggestConfidence: number;
+  /** Hard floors under any confidence: a hit is never closer than this or with a smaller lead. */
+  minSimilarity: number;
+  minMargin: number;
+  calibratedAt: number | null;
+  /** What calibration measured by cross-validation (absent for the defaults). */
+  fit?: { samples: number; target: number; hitRate: number; falseHitRate: number; oosHitRate: number | null };
+}
+
+/**
+ * Used until `kvcache calibrate` runs: the weights fitted by `npm run bench:semantic` on BANKING77 train and
+ * valid questions (never its test split), without per-entry offsets, and a stricter bar for every entry since
+ * none is calibrated.
+ */
+export function defaultThresholds(model: string): Thresholds {
+  return {
+    model,
+    weights: { similarity: 1.5418, margin: 17.9425, top3: 5.663, votes: 2.7336, bias: -6.7065 },
+    perEntry: {},
+    calibrated: [],
+    minConfidence: 0.9915,
+    uncalibratedConfidence: 0.9972,
+    suggestConfidence: 0.4,
+    minSimilarity: 0.5,
+    minMargin: 0.02,
+    calibratedAt: null,
+  };
+}
+
+export type Decision = 'hit' | 'suggest' | 'miss';
+
+export interface SemanticScore {
+  /** The nearest entry, its similarity, and the one after it. */
+  entryId: string;
+  similarity: number;
+  secondSimilarity: number | null;
+  margin: number;
+  /** Calibrated probability that the nearest entry is the right one. */
+  confidence: number;
+  requiredConfidence: number;
+  decision: Decision;
+}
+
+export function features(first: Neighbour, second: Neighbour | undefined): { similarity: number; margin: number; top3: number; votes: number } {
+  return { similarity: first.similarity, margin: first.similarity - (second?.similarity ?? 0), top3: first.top3, votes: first.votes / 5 };
+}
+
+export function logit(w: Weights, f: ReturnType<typeof features>, offset = 0): number {
+  return w.bias + w.similarity * f.similarity + w.margin * f.margin + w.top3 * f.top3 + w.votes * f.votes + offset;
+}
+
+const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+
+export function confidenceOf(th: Thresholds, entryId: string, first: Neighbour, second: Neighbour | undefined): number {
+  return sigmoid(logit(th.weights, features(first, second), th.perEntry[entryId] ?? 0));
+}
+
+export function requiredConfidence(th: Thresholds, entryId: string): number {
+  return th.calibrated.includes(entryId) ? th.minConfidence : th.uncalibratedConfidence;
+}
+
+/**
+ * Applies the rule to search results (best first). `shift` moves the confidence bar in logit units (the
+ * benchmark's curve); 0 in the product.
+ */
+export function decide(neighbours: Neighbour[], idOf: (entry: number) => string, th: Thresholds, shift = 0): SemanticScore | null {
+  const first = neighbours[0];
+  if (!first) return null;
+  const second = neighbours[1];
+  const entryId = idOf(first.entry);
+  const confidence = confidenceOf(th, entryId, first, second);
+  const bar = requiredConfidence(th, entryId);
+  const required = shift === 0 ? bar : sigmoid(Math.log(bar / (1 - bar)) + shift);
+  const margin = first.similarity - (second?.similarity ?? 0);
+  let decision: Decision = 'miss';
+  if (confidence >= required && first.similarity >= th.minSimilarity && margin >= th.minMargin) decision = 'hit';
+  else if (confidence >= th.suggestConfidence) decision = 'suggest';
+  return { entryId, similarity: first.similarity, secondSimilarity: second?.similarity ?? null, margin, confidence, requiredConfidence: required, decision };
+}
+
+/** Entries to offer as "did you mean": the nearest ones while they stay plausible, best first, at most 3. */
+export function suggestionsFor(neighbours: Neighbour[], idOf: (entry: number) => string, th: Thresholds, max = 3): Neighbour[] {
+  const first = neighbours[0];
+  if (!first) return [];
+  // The first is offered because its confidence cleared suggestConfidence; the others must be near it.
+  return neighbours.filter((n, i) => i === 0 || n.similarity >= first.similarity - 0.08).slice(0, max);
+}
