@@ -15,6 +15,9 @@ import { GroundedGenerator } from './generate/generator';
 import { loadModel } from './generate/model';
 import { GenerationQueue } from './generate/queue';
 import type { KvStore } from './store/types';
+import { loadEmbedder, type Embedder } from './embed/embedder';
+import { SemanticLayer } from './semantic/layer';
+import { ReviewQueue } from './semantic/review';
 
 export interface AppDeps {
   clock?: Clock;
@@ -24,6 +27,8 @@ export interface AppDeps {
   generator?: Generator | null;
   /** Load the model of KVCACHE_MODEL (commands that answer questions); others leave it alone. */
   withModel?: boolean;
+  /** Load the embedding model of KVCACHE_EMBED_MODEL (commands that answer, preload or calibrate). */
+  withEmbedder?: boolean;
 }
 
 export interface App {
@@ -34,6 +39,9 @@ export interface App {
   cache: AnswerCache;
   stats: StatsRecorder;
   answerer: Answerer;
+  /** The paraphrase layer, when an embedding model is loaded. */
+  semantic: SemanticLayer | null;
+  review: ReviewQueue;
   report(tenant: string): Promise<StatsReport>;
   close(): Promise<void>;
 }
@@ -46,11 +54,22 @@ export async function openApp(config: Config, deps: AppDeps = {}): Promise<App> 
   if (recovered.length > 0) logger.warn({ tenants: recovered }, 'rolled forward an interrupted FAQ preload');
   const stats = new StatsRecorder(store, clock, config.statsFlushMs);
   const cache = new AnswerCache({ store, clock, stats, ttlMs: config.ttlMs, maxEntries: config.maxEntries });
+  let embedder: Embedder | null = null;
+  if (deps.withEmbedder && deps.semantic === undefined && config.embedModel !== 'none') {
+    try {
+      embedder = await loadEmbedder({ model: config.embedModel });
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+  }
+  const semantic = embedder ? new SemanticLayer(cache, embedder, logger) : null;
   let model = null;
   if (deps.withModel && deps.generator === undefined && config.generation.model !== 'none') {
     try {
       model = await loadModel({ ...config.generation });
     } catch (err) {
+      await embedder?.close();
       await store.close();
       throw err;
     }
@@ -72,7 +91,7 @@ export async function openApp(config: Config, deps: AppDeps = {}): Promise<App> 
     fallbackAnswer: config.fallbackAnswer,
     busyAnswer: config.busyAnswer,
     maxQuestionChars: config.maxQuestionChars,
-    semantic: deps.semantic ?? null,
+    semantic: deps.semantic ?? semantic,
     generator,
   });
   // Hit counts are written behind on the same rhythm as the statistics, so a crash loses at most one interval.
@@ -90,6 +109,8 @@ export async function openApp(config: Config, deps: AppDeps = {}): Promise<App> 
     cache,
     stats,
     answerer,
+    semantic,
+    review: new ReviewQueue(cache, clock, semantic),
     async report(tenant) {
       await cache.flushHits();
       const doc = await stats.read(tenant);
@@ -103,6 +124,7 @@ export async function openApp(config: Config, deps: AppDeps = {}): Promise<App> 
         await cache.close();
         await stats.close();
         await model?.close();
+        await embedder?.close();
       } finally {
         await store.close();
       }

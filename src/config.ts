@@ -60,6 +60,7 @@ const schema = z.object({
   KVCACHE_MODEL_CONCURRENCY: int(1, 64).prefault('1'),
   KVCACHE_MODEL_QUEUE: int(0, 10_000).prefault('32'),
   KVCACHE_TOP_K: int(1, 10).prefault('3'),
+  KVCACHE_EMBED_MODEL: z.string().min(1).default('all-MiniLM-L6-v2'),
   // Calibrated by `npm run bench:grounding` on BANKING77-OOS valid splits: abstains on 97% of off-topic questions.
   KVCACHE_MIN_COVERAGE: z
     .string()
@@ -81,6 +82,8 @@ export interface Config {
   statsFlushMs: number;
   logLevel: string;
   busyAnswer: string;
+  /** Sentence-embedding model of the paraphrase layer (a folder under models/ or a path); `none` turns it off. */
+  embedModel: string;
   generation: {
     /** `none`: cache only, misses get the fallback. */
     model: string;
@@ -126,6 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     statsFlushMs: c.KVCACHE_STATS_FLUSH_MS,
     logLevel: c.KVCACHE_LOG_LEVEL,
     busyAnswer: c.KVCACHE_BUSY_ANSWER,
+    embedModel: c.KVCACHE_EMBED_MODEL,
     generation: {
       model: c.KVCACHE_MODEL,
       device: c.KVCACHE_DEVICE,

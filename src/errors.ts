@@ -16,7 +16,8 @@ export type ErrorCode =
   | 'USAGE'
   | 'BUSY'
   | 'GENERATION_TIMEOUT'
-  | 'MODEL_LOAD_FAILED';
+  | 'MODEL_LOAD_FAILED'
+  | 'CALIBRATION_INVALID';
 
 export class KvcacheError extends Error {
   constructor(

@@ -20,11 +20,12 @@ async function start(): Promise<void> {
   const faqFiles = slack && process.env.KVCACHE_FAQ === undefined ? [] : config.faqFiles;
   const logger = createLogger(slack ? config.logLevel : config.logLevel === 'info' ? 'warn' : config.logLevel);
   const records = faqFiles.length > 0 ? await loadFaqFiles(faqFiles) : [];
-  const app = await openApp(config, { logger, withModel: true });
+  const app = await openApp(config, { logger, withModel: true, withEmbedder: true });
   let closing = false;
   try {
     if (records.length > 0) {
       const plan = await preload(app.store, records, { tenant: DEFAULT_TENANT, prune: false, dryRun: false }, app.clock);
+      if (app.semantic) await app.semantic.sync(DEFAULT_TENANT);
       const line = `FAQ ${faqFiles.join(', ')}: ${plan.added.length} added, ${plan.changed.length} changed, ${plan.unchanged.length} unchanged`;
       if (slack) logger.info(line);
       else process.stdout.write(`${line}\n`);

@@ -7,7 +7,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { App } from '../app';
 import { KvcacheError } from '../errors';
 import { formatReport } from '../core/report';
-import type { AnswerResult } from '../core/types';
+import type { AnswerResult, Suggestion } from '../core/types';
 
 export interface ChatOptions {
   tenant: string;
@@ -37,6 +37,8 @@ export async function runChat(app: App, opts: ChatOptions): Promise<void> {
   say('Ask a question. Commands: /stats, /help, /quit.');
   const rl = readline.createInterface({ input: opts.input, terminal: false });
   const prompt = () => output.write('you> ');
+  // The last "did you mean" offer: a reply with its number picks that entry.
+  let offer: { question: string; suggestions: Suggestion[] } | null = null;
   prompt();
   for await (const line of rl) {
     const text = line.trim();
@@ -49,11 +51,23 @@ export async function runChat(app: App, opts: ChatOptions): Promise<void> {
       say('Type a question and press Enter. /stats shows the cache statistics; /quit leaves.');
     } else if (text === '/stats') {
       say(formatReport(await app.report(tenant)));
+    } else if (offer && /^\d+$/.test(text) && Number(text) >= 1 && Number(text) <= offer.suggestions.length) {
+      const s = offer.suggestions[Number(text) - 1] as Suggestion;
+      const entry = await app.review.choose(tenant, offer.question, s);
+      offer = null;
+      say(entry ? `bot> ${entry.answer}` : 'bot> That answer was just removed; please ask again.');
+      if (entry) say(`     (from the FAQ: "${entry.question}"; your wording was sent to the team for review)`);
     } else {
+      offer = null;
       try {
         const r = await app.answerer.ask(tenant, text);
         say(`bot> ${r.answer}`);
-        say(`     ${describeResult(r)}`);
+        if (r.suggestions && r.suggestions.length > 0) {
+          offer = { question: r.question, suggestions: r.suggestions };
+          say(`     (type a number to pick one, or ask again in other words)`);
+        } else {
+          say(`     ${describeResult(r)}`);
+        }
       } catch (err) {
         if (!(err instanceof KvcacheError)) throw err;
         say(`bot> Sorry: ${err.message}`);

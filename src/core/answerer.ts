@@ -29,6 +29,9 @@ export interface AskOptions {
 
 const monotonicMs = () => performance.now();
 
+/** First line of a "did you mean" reply; the numbered FAQ questions follow, one a line. */
+export const SUGGEST_PREFIX = "I'm not sure I understood. Did you mean one of these?";
+
 export class Answerer {
   private readonly o: AnswererOptions;
   private readonly elapsed: () => number;
@@ -66,9 +69,11 @@ export class Answerer {
     if (hit) {
       return done({ answer: hit.entry.answer, source: hit.tier, entryId: hit.entry.id, matchedQuestion: hit.matchedQuestion, score: null, entryTenant: hit.entry.tenant, entrySource: hit.entry.source });
     }
-    const sem = this.o.semantic ? await this.o.semantic.match(tenant, q, normalized) : null;
-    if (sem) {
-      return done({ answer: sem.entry.answer, source: 'semantic', entryId: sem.entry.id, matchedQuestion: sem.matchedQuestion, score: sem.score, entryTenant: sem.entry.tenant, entrySource: sem.entry.source });
+    const sem = this.o.semantic ? await this.o.semantic.match(tenant, q) : null;
+    const why = sem?.score ? { score: sem.score.similarity, semantic: sem.score } : { score: null };
+    if (sem?.hit) {
+      const h = sem.hit;
+      return done({ answer: h.entry.answer, source: 'semantic', entryId: h.entry.id, matchedQuestion: h.matchedQuestion, ...why, entryTenant: h.entry.tenant, entrySource: h.entry.source });
     }
     if (!opts.lookupOnly && this.o.generator) {
       let gen;
@@ -78,15 +83,22 @@ export class Answerer {
         // A busy or slow model must never leave the asker without a reply: they get a polite fallback.
         if (!(err instanceof KvcacheError) || (err.code !== 'BUSY' && err.code !== 'GENERATION_TIMEOUT')) throw err;
         const answer = err.code === 'BUSY' ? this.o.busyAnswer : this.o.fallbackAnswer;
-        return done({ answer, source: 'fallback', entryId: null, matchedQuestion: null, score: null, entryTenant: null, entrySource: null });
+        return done({ answer, source: 'fallback', entryId: null, matchedQuestion: null, ...why, entryTenant: null, entrySource: null });
       }
       generation = gen?.timing;
       if (gen) {
         const entry = await this.o.cache.put(tenant, { question: q, answer: gen.answer, source: 'generated', usedEntries: gen.usedEntries });
-        return done({ answer: gen.answer, source: 'generated', entryId: entry.id, matchedQuestion: null, score: null, entryTenant: tenant, entrySource: 'generated' });
+        return done({ answer: gen.answer, source: 'generated', entryId: entry.id, matchedQuestion: null, ...why, entryTenant: tenant, entrySource: 'generated' });
       }
     }
+    if (sem && sem.suggestions.length > 0) {
+      // Close but not certain, and no grounded answer: the asker picks (precision first). The question counts
+      // as unanswered until then.
+      const list = sem.suggestions.map((s, i) => `${i + 1}. ${s.question}`).join('\n');
+      const answer = `${SUGGEST_PREFIX}\n${list}`;
+      return done({ answer, source: 'fallback', entryId: null, matchedQuestion: null, ...why, suggestions: sem.suggestions, entryTenant: null, entrySource: null });
+    }
     const outcome: Outcome = 'fallback';
-    return done({ answer: this.o.fallbackAnswer, source: outcome, entryId: null, matchedQuestion: null, score: null, entryTenant: null, entrySource: null });
+    return done({ answer: this.o.fallbackAnswer, source: outcome, entryId: null, matchedQuestion: null, ...why, entryTenant: null, entrySource: null });
   }
 }

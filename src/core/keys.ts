@@ -11,6 +11,9 @@
  *   kv1:s:<tenant>                            -> StatsDoc
  *   kv1:m:<tenant>                            -> FaqMeta     (does this tenant have its own FAQ?)
  *   kv1:j:<tenant>                            -> preload journal (only for stores without atomic batches)
+ *   kv1:e:<tenant>:<id>                       -> VectorRecord  embeddings of an FAQ entry's phrasings
+ *   kv1:t:<tenant>                            -> Thresholds    the paraphrase layer's calibration
+ *   kv1:r:<tenant>                            -> ReviewDoc     "did you mean" choices waiting for review
  */
 import { createHash } from 'node:crypto';
 import { KvcacheError } from '../errors';
@@ -50,6 +53,10 @@ export const keys = {
   faqMeta: (tenant: string) => `${SCHEMA}:m:${tenant}`,
   journal: (tenant: string) => `${SCHEMA}:j:${tenant}`,
   journalPrefix: () => `${SCHEMA}:j:`,
+  vectors: (tenant: string, id: string) => `${SCHEMA}:e:${tenant}:${id}`,
+  vectorsPrefix: (tenant: string) => `${SCHEMA}:e:${tenant}:`,
+  thresholds: (tenant: string) => `${SCHEMA}:t:${tenant}`,
+  review: (tenant: string) => `${SCHEMA}:r:${tenant}`,
 };
 
 /** Splits `kv1:d:<tenant>:<id>` back into its parts (ids may contain ':'). */

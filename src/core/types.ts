@@ -34,7 +34,7 @@ export interface Clock {
 }
 export const systemClock: Clock = { now: () => Date.now() };
 
-/** What the paraphrase layer (a later issue) returns for a question that missed the exact and normalized keys. */
+/** What the paraphrase layer returns for a question that missed the exact and normalized keys. */
 export interface SemanticMatch {
   entry: CacheEntry;
   /** Cosine similarity of the nearest phrasing. */
@@ -42,8 +42,38 @@ export interface SemanticMatch {
   matchedQuestion: string;
 }
 
+/** Why the paraphrase layer hit or missed: the nearest entry, how close, and the bars it had to clear. */
+export interface SemanticScore {
+  entryId: string;
+  similarity: number;
+  secondSimilarity: number | null;
+  /** Lead of the nearest entry over the nearest other entry. */
+  margin: number;
+  /** Calibrated probability that the nearest entry is the right one, and the bar it had to clear. */
+  confidence: number;
+  requiredConfidence: number;
+  decision: 'hit' | 'suggest' | 'miss';
+}
+
+/** An FAQ question offered as "did you mean…?". */
+export interface Suggestion {
+  entryId: string;
+  /** The tenant holding the entry (the asker's, or `default`). */
+  entryTenant: string;
+  question: string;
+  similarity: number;
+}
+
+export interface SemanticOutcome {
+  hit: SemanticMatch | null;
+  /** null when the tenant has no FAQ to compare with. */
+  score: SemanticScore | null;
+  /** Filled only in the "did you mean" band (no hit, but close). */
+  suggestions: Suggestion[];
+}
+
 export interface SemanticMatcher {
-  match(tenant: string, question: string, normalized: string): Promise<SemanticMatch | null>;
+  match(tenant: string, question: string): Promise<SemanticOutcome>;
 }
 
 /** The seq2seq model (a later issue) implements this; until then the miss path answers with the fallback. */
@@ -66,7 +96,12 @@ export interface AnswerResult {
   source: Outcome;
   entryId: string | null;
   matchedQuestion: string | null;
+  /** Similarity of the nearest FAQ phrasing when the paraphrase layer was consulted (hit or miss). */
   score: number | null;
+  /** The paraphrase layer's reasons (absent when it was not consulted: a key hit, or no embedder). */
+  semantic?: SemanticScore;
+  /** "Did you mean" offers; when present the answer asks the user to pick one. */
+  suggestions?: Suggestion[];
   latencyMs: number;
   /** The tenant holding the entry: the asker's, or `default` when its FAQ served a tenant without one. */
   entryTenant: string | null;
