@@ -249,6 +249,22 @@ describe('Slack app, HTTP mode', () => {
     expect(JSON.stringify(s.args.blocks)).toMatch(/👎 2/);
   });
 
+  test('"did you mean" buttons: a click answers with the chosen entry and sends the wording to review', async () => {
+    await send(directMessage({ user: 'UJOE', channel: 'DSUG', text: 'can I send something back', ts: nextTs() }));
+    const post = await waitPost((c) => c.args.channel === 'DSUG');
+    expect(post.args.text).toMatch(/^I'm not sure I understood\. Did you mean one of these\?\n1\. How do I return an item\?/);
+    const blocks = post.args.blocks as Array<{ type: string; elements?: Array<{ action_id: string; value: string; text: { text: string } }> }>;
+    const first = blocks.find((b) => b.type === 'actions')?.elements?.[0];
+    expect(first).toMatchObject({ action_id: 'kvcache_suggest_0', text: { text: 'How do I return an item?' } });
+    const click = blockActionsBody({ teamId: 'T0001', userId: 'UJOE', channelId: 'DSUG', messageTs: String(post.response.ts), actionId: 'kvcache_suggest_0', value: first?.value ?? '', responseUrl: api.responseUrl('sug1') });
+    expect((await postSigned(bot.events, click, { secret: SECRET })).status).toBe(200);
+    const upd = await api.waitFor((c) => c.method === 'chat.update' && c.args.channel === 'DSUG');
+    expect(upd.args.text).toBe('Team one returns within 30 days.');
+    expect(JSON.stringify(upd.args.blocks)).toMatch(/kvcache_feedback_up/);
+    const review = await runCli(['review', '--team', 'T0001', '--json'], { env });
+    expect(JSON.parse(review.stdout)).toEqual([expect.objectContaining({ question: 'can I send something back', entryId: 'returns', entryTenant: 'T0001', count: 1 })]);
+  });
+
   test('the App Home shows admins the stats and others the help', async () => {
     await send(appHomeOpened({ user: 'UADMIN' }));
     const admin = await api.waitFor((c) => c.method === 'views.publish' && c.args.user_id === 'UADMIN');

@@ -10,6 +10,8 @@ export interface SlackMessage {
 
 export const ACTION_UP = 'kvcache_feedback_up';
 export const ACTION_DOWN = 'kvcache_feedback_down';
+/** "Did you mean" buttons: kvcache_suggest_0, _1, _2 (action ids must differ within a block). */
+export const ACTION_SUGGEST = /^kvcache_suggest_\d$/;
 
 /** What a feedback button carries back: which entry, in which tenant, for which question. */
 export interface FeedbackValue {
@@ -43,6 +45,7 @@ function contextLine(r: AnswerResult): string {
 }
 
 export function answerMessage(r: AnswerResult, entryTenant: string): SlackMessage {
+  if (r.suggestions && r.suggestions.length > 0) return suggestMessage(r);
   const blocks: Block[] = [...sections(r.answer), { type: 'context', elements: [{ type: 'mrkdwn', text: contextLine(r) }] }];
   if (r.entryId !== null) {
     const value = JSON.stringify({ t: entryTenant, id: r.entryId, q: r.question.slice(0, 1500) } satisfies FeedbackValue);
@@ -56,6 +59,27 @@ export function answerMessage(r: AnswerResult, entryTenant: string): SlackMessag
     });
   }
   return { text: r.answer.slice(0, 3000), blocks };
+}
+
+/** "Did you mean…?": one button per FAQ question; a click answers with it (see chooseSuggestion). */
+function suggestMessage(r: AnswerResult): SlackMessage {
+  const list = r.suggestions ?? [];
+  const elements = list.map((s, i) => ({
+    type: 'button',
+    action_id: `kvcache_suggest_${i}`,
+    // Button labels hold 75 characters.
+    text: { type: 'plain_text', text: s.question.length > 75 ? `${s.question.slice(0, 74)}…` : s.question },
+    value: JSON.stringify({ t: s.entryTenant, id: s.entryId, q: r.question.slice(0, 1500) } satisfies FeedbackValue),
+  }));
+  const head = r.answer.split('\n')[0] ?? r.answer;
+  return {
+    text: r.answer.slice(0, 3000),
+    blocks: [
+      { type: 'section', text: { type: 'mrkdwn', text: escapeMrkdwn(head) } },
+      { type: 'actions', block_id: 'kvcache_suggest', elements },
+      { type: 'context', elements: [{ type: 'mrkdwn', text: 'None of these? Ask again in other words, and I will log it for the team.' }] },
+    ],
+  };
 }
 
 export function placeholderMessage(): SlackMessage {

@@ -161,6 +161,29 @@ export function parseFeedbackValue(raw: string | undefined): FeedbackValue | nul
   }
 }
 
+/**
+ * A click on a "did you mean" button: the chosen FAQ entry answers, and the asker's wording goes to review
+ * (`kvcache review`). Like votes, a choice can only name the clicker's own team or the default FAQ.
+ */
+export async function chooseSuggestion(deps: BotDeps, tenant: string, value: FeedbackValue): Promise<SlackMessage> {
+  const entryTenant = value.t === tenant ? tenant : DEFAULT_TENANT;
+  const entry = await deps.core.review.choose(tenant, value.q, { entryTenant, entryId: value.id });
+  deps.logger.info({ tenant, entryId: value.id, found: entry !== null }, 'did-you-mean choice');
+  if (!entry) return plainMessage('That answer was just removed. Please ask again.');
+  const result: AnswerResult = {
+    question: value.q,
+    answer: entry.answer,
+    source: 'semantic',
+    entryId: entry.id,
+    matchedQuestion: entry.question,
+    score: null,
+    latencyMs: 0,
+    entryTenant,
+    entrySource: entry.source,
+  };
+  return answerMessage(result, entryTenant);
+}
+
 export async function recordVote(deps: BotDeps, tenant: string, user: string, vote: Vote, value: FeedbackValue): Promise<{ removed: boolean }> {
   const { core } = deps;
   // A vote may only touch the voter's own team; the default FAQ it falls back to is read-only from Slack.

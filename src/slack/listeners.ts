@@ -7,10 +7,10 @@ import type { HomeView, KnownBlock } from '@slack/types';
 import type { WebClient } from '@slack/web-api';
 import { checkTenant } from '../core/keys';
 import type { AdminCheck } from './admin';
-import { ACTION_DOWN, ACTION_UP, feedbackReceived, homeView, type Block } from './blocks';
+import { ACTION_DOWN, ACTION_SUGGEST, ACTION_UP, feedbackReceived, homeView, type Block } from './blocks';
 import { classifySlackError } from './errors';
 import type { EventDedupe } from './guards';
-import { answerQuestion, parseFeedbackValue, recordVote, runCommand, type BotDeps, type SlackPoster } from './handlers';
+import { answerQuestion, chooseSuggestion, parseFeedbackValue, recordVote, runCommand, type BotDeps, type SlackPoster } from './handlers';
 
 /** What the app subscribes to; manifest.yaml must list exactly these (a test checks). */
 export const SLACK_BOT_EVENTS = ['app_mention', 'message.im', 'app_home_opened'] as const;
@@ -120,6 +120,17 @@ export function registerListeners(bolt: BoltApp, deps: ListenerDeps): void {
       }
     });
   }
+
+  bolt.action<BlockAction<ButtonAction>>(ACTION_SUGGEST, async ({ ack, body, action, client }) => {
+    await ack();
+    const value = parseFeedbackValue(action.value);
+    const teamId = body.team?.id ?? body.user.team_id;
+    if (!value || !teamId) return;
+    const msg = await deps.track(chooseSuggestion(deps, checkTenant(teamId), value));
+    const channel = body.channel?.id;
+    const ts = body.message?.ts;
+    if (channel && ts) await client.chat.update({ channel, ts, text: msg.text, blocks: kb(msg.blocks) });
+  });
 
   bolt.event('app_home_opened', async ({ event, body, client }) => {
     if (event.tab !== 'home') return;
