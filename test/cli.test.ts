@@ -29,7 +29,8 @@ describe('kvcache CLI', () => {
   let env: NodeJS.ProcessEnv;
   beforeEach(() => {
     dir = tmpDir();
-    env = { KVCACHE_DATA_DIR: path.join(dir, 'data') };
+    // The cache core's CLI: the paraphrase layer (and its embedding of every phrasing) is tested in semantic.test.ts.
+    env = { KVCACHE_DATA_DIR: path.join(dir, 'data'), KVCACHE_EMBED_MODEL: 'none' };
   });
 
   test('preload, ask --json (hit and miss), and persistence across processes', async () => {

@@ -1,18 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import vm from 'node:vm';
 import { loadEmbedder, type Embedder } from '../src/embed/embedder';
 import { KvcacheError } from '../src/errors';
-
-// Jest runs a test file in its own realm, but onnxruntime-node returns typed arrays of Node's main realm, and
-// onnxruntime-common's `data instanceof Float32Array` check then fails ("A float32 tensor's data must be type of
-// function Float32Array()"). Outside Jest there is one realm; here the test realm gets the main realm's typed arrays
-// before transformers.js is loaded (it is imported lazily by loadEmbedder).
-for (const name of ['Float32Array', 'Float64Array', 'Int8Array', 'Uint8Array', 'Int16Array', 'Uint16Array', 'Int32Array',
-  'Uint32Array', 'BigInt64Array', 'BigUint64Array'] as const) {
-  (globalThis as Record<string, unknown>)[name] = vm.runInThisContext(name);
-}
 
 const MODEL_DIR = path.join(__dirname, '..', 'models', 'all-MiniLM-L6-v2');
 const reference = JSON.parse(fs.readFileSync(path.join(MODEL_DIR, 'reference.json'), 'utf8')) as {
