@@ -19,6 +19,8 @@ import type { RedisServer } from '../testkit/redis';
 
 interface Harness {
   store: KvStore;
+  /** Another process's view of the same data (a second connection or file handle), where there is one. */
+  second?: () => Promise<KvStore>;
   /** The raw string the backend holds for `key`, read behind the store's back. */
   raw(key: string): Promise<string | undefined>;
   close(): Promise<void>;
@@ -72,6 +74,34 @@ export function describeStoreContract(name: string, factory: () => Promise<Harne
     });
     beforeEach(() => {
       ns = `t${++n}:`;
+    });
+
+    test('claims: one holder at a time; only the holder extends or releases; a lapsed claim can be taken', async () => {
+      const k = `${ns}lock`;
+      expect(await store.claim(k, 'A', 10_000)).toBe(true);
+      expect(await store.claim(k, 'B', 10_000)).toBe(false);
+      expect(await store.extendClaim(k, 'B', 10_000)).toBe(false);
+      expect(await store.releaseClaim(k, 'B')).toBe(false);
+      expect(await store.extendClaim(k, 'A', 10_000)).toBe(true);
+      expect(await store.releaseClaim(k, 'A')).toBe(true);
+      expect(await store.releaseClaim(k, 'A')).toBe(false);
+      expect(await store.claim(k, 'B', 60)).toBe(true);
+      await sleep(120);
+      expect(await store.extendClaim(k, 'B', 10_000)).toBe(false);
+      expect(await store.claim(k, 'C', 10_000)).toBe(true);
+      // Claims are invisible to data reads and scans.
+      expect(await collect(store.scan(ns))).toEqual(new Map());
+    });
+
+    test('claims race across connections: exactly one of 40 concurrent claimants wins', async () => {
+      const other = h.second ? await h.second() : store;
+      try {
+        const k = `${ns}race`;
+        const wins = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? other : store).claim(k, `tok${i}`, 10_000)));
+        expect(wins.filter(Boolean)).toHaveLength(1);
+      } finally {
+        if (other !== store) await other.close();
+      }
     });
 
     test('get of a missing key is undefined; getMany([]) is []', async () => {
@@ -318,6 +348,7 @@ function sqliteHarness(file: string): () => Promise<Harness> {
     const stmt = reader.prepare<[string], string>('SELECT value FROM kv WHERE key = ?').pluck();
     return {
       store,
+      second: () => openStore(`sqlite://${file}`, tmpDir()),
       raw: async (key) => stmt.get(key),
       close: async () => {
         reader.close();
@@ -460,6 +491,7 @@ describeStoreContract('redis', async () => {
   const client = await rawRedisClient(redisUrl());
   return {
     store,
+    second: () => openStore(redisUrl(), tmpDir()),
     raw: async (key) => (await client.get(key)) ?? undefined,
     close: async () => {
       client.destroy();

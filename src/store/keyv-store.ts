@@ -30,7 +30,13 @@ export interface StoredEnvelope<T = unknown> {
 export interface RedisScanClient {
   scan(cursor: string, options: { MATCH: string; COUNT: number }): Promise<{ cursor: string | number; keys: string[] }>;
   mGet(keys: string[]): Promise<Array<string | null | undefined>>;
+  set(key: string, value: string, options: { NX: true; PX: number }): Promise<string | null>;
+  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
 }
+
+// Holder-only changes of a lease, atomic on the server.
+const REDIS_EXTEND = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
+const REDIS_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
 export type KeyvStoreBackend =
   | { kind: 'memory'; map: Map<string, unknown> }
@@ -223,6 +229,45 @@ export class KeyvStore implements KvStore {
   }
 
   /** Disconnects / closes the backend (idempotent); afterwards every call throws STORE_UNAVAILABLE. */
+  // ---- leases --------------------------------------------------------------------------------------------
+  // Stored as the bare token (not a Keyv envelope), so scan() skips them and no reader mistakes them for data.
+
+  private readonly memoryLeases = new Map<string, { token: string; until: number }>();
+
+  async claim(key: string, token: string, ttlMs: number): Promise<boolean> {
+    return this.lease('claim', key, token, ttlMs);
+  }
+
+  async extendClaim(key: string, token: string, ttlMs: number): Promise<boolean> {
+    return this.lease('extend', key, token, ttlMs);
+  }
+
+  async releaseClaim(key: string, token: string): Promise<boolean> {
+    return this.lease('release', key, token, 0);
+  }
+
+  private async lease(mode: 'claim' | 'extend' | 'release', key: string, token: string, ttlMs: number): Promise<boolean> {
+    this.assertOpen(mode);
+    const ttl = Math.max(1, Math.ceil(ttlMs));
+    const b = this.backend;
+    if (b.kind === 'redis') {
+      return this.guard(mode, async () => {
+        if (mode === 'claim') return (await b.client.set(key, token, { NX: true, PX: ttl })) === 'OK';
+        const r = await b.client.eval(mode === 'extend' ? REDIS_EXTEND : REDIS_RELEASE, { keys: [key], arguments: mode === 'extend' ? [token, String(ttl)] : [token] });
+        return Number(r) === 1;
+      });
+    }
+    if (b.kind === 'sqlite') return this.guardSync(mode, () => b.adapter.lease(mode, key, token, ttl));
+    const now = Date.now();
+    const cur = this.memoryLeases.get(key);
+    const held = cur !== undefined && cur.until > now;
+    if (mode === 'claim' ? held : !held || cur?.token !== token) return false;
+    if (mode === 'release') this.memoryLeases.delete(key);
+    else this.memoryLeases.set(key, { token, until: now + ttl });
+    if (this.memoryLeases.size > 100_000) for (const [k, v] of this.memoryLeases) if (v.until <= now) this.memoryLeases.delete(k);
+    return true;
+  }
+
   async close(): Promise<void> {
     if (this.closing) return this.closing;
     this.closed = true;

@@ -54,6 +54,7 @@ const MAX_CHAR = '\u{10FFFF}';
 type Row = { key: string; value: string };
 
 export class KeyvSqliteAdapter extends EventEmitter implements KeyvStoreAdapter {
+  private txLease: ((m: string, k: string, t: string, ttl: number) => unknown) | undefined;
   readonly opts: SqliteAdapterOpts;
   /** Set by Keyv; undefined when Keyv was built with namespace '' (keys stored exactly as given). */
   namespace?: string | undefined;
@@ -258,6 +259,22 @@ export class KeyvSqliteAdapter extends EventEmitter implements KeyvStoreAdapter 
   }
 
   // ---- extras for the KvStore facade ------------------------------------------------------------------------
+
+  /**
+   * A lease on `key` held by `token` (cross-process locks and claims): take it when free or expired, extend or
+   * release it only as its holder. One IMMEDIATE transaction each, so two processes can never both win.
+   */
+  lease(mode: 'claim' | 'extend' | 'release', key: string, token: string, ttlMs: number): boolean {
+    this.txLease ??= this.db.transaction((m: string, k: string, t: string, ttl: number) => {
+      const now = Date.now();
+      const current = this.stGet.get(k, now);
+      if (m === 'claim' ? current !== undefined : current !== t) return false;
+      if (m === 'release') this.stDelete.all(k);
+      else this.stSet.run(k, t, now + ttl);
+      return true;
+    }).immediate;
+    return this.txLease(mode, key, token, ttlMs) as boolean;
+  }
 
   /** Runs every op in order inside ONE write transaction: all of them are applied, or (on any throw) none. */
   applyAtomic(ops: SqliteRawOp[]): void {

@@ -27,6 +27,14 @@ export interface KvStore {
   delete(key: string): Promise<boolean>;
   /** Applies every op in order; in one transaction where the backend allows (see atomicApply). */
   apply(ops: StoreOp[]): Promise<void>;
+  /**
+   * Leases for cross-process coordination (locks, one-time claims): `claim` takes `key` for `token` for ttlMs
+   * when no one holds it or the holder's time ran out, atomically across every process sharing the store;
+   * `extendClaim` and `releaseClaim` act only for the current holder. True when it happened.
+   */
+  claim(key: string, token: string, ttlMs: number): Promise<boolean>;
+  extendClaim(key: string, token: string, ttlMs: number): Promise<boolean>;
+  releaseClaim(key: string, token: string): Promise<boolean>;
   /** Every live (unexpired) key starting with prefix, with its value. Order unspecified. */
   scan<T>(prefix: string): AsyncIterable<[string, T]>;
   close(): Promise<void>;
