@@ -4,6 +4,7 @@
  */
 import { Answerer } from './core/answerer';
 import { AnswerCache } from './core/cache';
+import { ReplicaFlight } from './core/flight';
 import { buildReport, type StatsReport } from './core/report';
 import { StatsRecorder } from './core/stats';
 import { systemClock, type Clock, type Generator, type SemanticMatcher } from './core/types';
@@ -93,6 +94,8 @@ export async function openApp(config: Config, deps: AppDeps = {}): Promise<App> 
     maxQuestionChars: config.maxQuestionChars,
     semantic: deps.semantic ?? semantic,
     generator,
+    // Processes sharing a store (Redis, or one SQLite file) run each new question's generation once.
+    flight: generator && store.kind !== 'memory' ? new ReplicaFlight({ store, waitMs: config.generation.timeoutMs + 2000 }) : null,
   });
   // Hit counts are written behind on the same rhythm as the statistics, so a crash loses at most one interval.
   const hitTimer =

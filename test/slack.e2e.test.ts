@@ -3,6 +3,7 @@
  * local server that speaks Slack's Web API; events, commands and button clicks arrive signed, as Slack sends
  * them. Nothing of the bot is mocked.
  */
+import { waitHealthy } from './helpers/slack';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -41,20 +42,6 @@ let seq = 0;
 const nextTs = () => `1700000${String(100 + (seq += 1)).padStart(3, '0')}.000100`;
 const eventId = () => `Ev${Date.now()}${(seq += 1)}`;
 
-async function waitHealthy(port: number, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`bot exited with ${child.exitCode}`);
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
-      if (res.status === 200) return;
-    } catch {
-      /* not listening yet */
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('bot did not become healthy');
-}
 
 describe('Slack app, HTTP mode', () => {
   let api: SlackApi;

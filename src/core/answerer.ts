@@ -4,6 +4,7 @@
  */
 import { KvcacheError } from '../errors';
 import type { AnswerCache } from './cache';
+import type { ReplicaFlight } from './flight';
 import { exactForm, normalizeQuestion } from './normalize';
 import type { StatsRecorder } from './stats';
 import type { AnswerResult, Clock, Generator, Outcome, SemanticMatcher } from './types';
@@ -18,6 +19,8 @@ export interface AnswererOptions {
   maxQuestionChars: number;
   semantic?: SemanticMatcher | null;
   generator?: Generator | null;
+  /** Single-flight of generations across replicas sharing the store. */
+  flight?: ReplicaFlight | null;
   /** Monotonic milliseconds for latency; injectable so tests control it. */
   elapsed?: () => number;
 }
@@ -76,19 +79,33 @@ export class Answerer {
       return done({ answer: h.entry.answer, source: 'semantic', entryId: h.entry.id, matchedQuestion: h.matchedQuestion, ...why, entryTenant: h.entry.tenant, entrySource: h.entry.source });
     }
     if (!opts.lookupOnly && this.o.generator) {
-      let gen;
+      const generator = this.o.generator;
+      const produce = async () => {
+        const gen = await generator.generate(tenant, q);
+        if (!gen) return null;
+        const entry = await this.o.cache.put(tenant, { question: q, answer: gen.answer, source: 'generated', usedEntries: gen.usedEntries });
+        return { gen, entry };
+      };
+      let flight;
       try {
-        gen = await this.o.generator.generate(tenant, q);
+        flight = this.o.flight
+          ? await this.o.flight.run(tenant, normalized, produce, () => this.o.cache.lookup(tenant, q))
+          : { ran: true as const, value: await produce() };
       } catch (err) {
         // A busy or slow model must never leave the asker without a reply: they get a polite fallback.
         if (!(err instanceof KvcacheError) || (err.code !== 'BUSY' && err.code !== 'GENERATION_TIMEOUT')) throw err;
         const answer = err.code === 'BUSY' ? this.o.busyAnswer : this.o.fallbackAnswer;
         return done({ answer, source: 'fallback', entryId: null, matchedQuestion: null, ...why, entryTenant: null, entrySource: null });
       }
-      generation = gen?.timing;
-      if (gen) {
-        const entry = await this.o.cache.put(tenant, { question: q, answer: gen.answer, source: 'generated', usedEntries: gen.usedEntries });
+      if (flight.ran && flight.value) {
+        const { gen, entry } = flight.value;
+        generation = gen.timing;
         return done({ answer: gen.answer, source: 'generated', entryId: entry.id, matchedQuestion: null, ...why, entryTenant: tenant, entrySource: 'generated' });
+      }
+      if (!flight.ran && flight.value) {
+        // Another replica generated it while this one waited: for this asker it is a cache hit.
+        const h = flight.value;
+        return done({ answer: h.entry.answer, source: h.tier, entryId: h.entry.id, matchedQuestion: h.matchedQuestion, ...why, entryTenant: h.entry.tenant, entrySource: h.entry.source });
       }
     }
     if (sem && sem.suggestions.length > 0) {

@@ -14,6 +14,7 @@
  *   kv1:e:<tenant>:<id>                       -> VectorRecord  embeddings of an FAQ entry's phrasings
  *   kv1:t:<tenant>                            -> Thresholds    the paraphrase layer's calibration
  *   kv1:r:<tenant>                            -> ReviewDoc     "did you mean" choices waiting for review
+ *   kv1:l:<name>                              -> lease token   cross-process locks and one-time claims
  */
 import { createHash } from 'node:crypto';
 import { KvcacheError } from '../errors';
@@ -57,6 +58,7 @@ export const keys = {
   vectorsPrefix: (tenant: string) => `${SCHEMA}:e:${tenant}:`,
   thresholds: (tenant: string) => `${SCHEMA}:t:${tenant}`,
   review: (tenant: string) => `${SCHEMA}:r:${tenant}`,
+  lease: (name: string) => `${SCHEMA}:l:${name}`,
 };
 
 /** Splits `kv1:d:<tenant>:<id>` back into its parts (ids may contain ':'). */

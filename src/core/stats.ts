@@ -3,6 +3,7 @@
  * are merged into one persistent document per tenant every flush interval and on close, so counters survive
  * restarts. A crash loses at most one flush interval of counts. Every collection is bounded.
  */
+import { randomUUID } from 'node:crypto';
 import type { KvStore } from '../store/types';
 import { keys } from './keys';
 import { addSample, mergeInto, type Histogram } from './histogram';
@@ -145,11 +146,14 @@ function trimQuestions(q: Record<string, QuestionCount>): void {
   for (const k of ks.slice(keep)) delete q[k];
 }
 
+const STATS_LEASE_MS = 5000;
+
 export class StatsRecorder {
   private readonly pending = new Map<string, StatsDoc>();
   /** Distinct questions in each pending delta: counting them with Object.keys on every lookup was the hot spot. */
   private readonly pendingQuestions = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
+  private readonly token = `${process.pid}-${randomUUID()}`;
   private flushing: Promise<void> = Promise.resolve();
 
   constructor(
@@ -229,8 +233,21 @@ export class StatsRecorder {
       let failure: unknown = null;
       for (const [tenant, delta] of batch) {
         try {
-          const stored = (await this.store.get<StatsDoc>(keys.stats(tenant))) ?? emptyStats(delta.since);
-          await this.store.set(keys.stats(tenant), mergeStats(stored, delta));
+          // Replicas sharing a store merge one at a time: without the lease two read-merge-writes could
+          // interleave and one replica's counts would be overwritten.
+          const lease = keys.lease(`stats:${tenant}`);
+          let held = await this.store.claim(lease, this.token, STATS_LEASE_MS);
+          for (let i = 0; !held && i < 40; i++) {
+            await new Promise((r) => setTimeout(r, 25));
+            held = await this.store.claim(lease, this.token, STATS_LEASE_MS);
+          }
+          if (!held) throw new Error('another process held the statistics lease for a second; the counts wait for the next flush');
+          try {
+            const stored = (await this.store.get<StatsDoc>(keys.stats(tenant))) ?? emptyStats(delta.since);
+            await this.store.set(keys.stats(tenant), mergeStats(stored, delta));
+          } finally {
+            await this.store.releaseClaim(lease, this.token).catch(() => undefined);
+          }
         } catch (err) {
           // Put the delta back so the counts are retried rather than dropped; other tenants still flush.
           const again = this.pending.get(tenant);

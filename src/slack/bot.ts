@@ -106,7 +106,7 @@ export async function startSlackBot(core: App, cfg: SlackConfig, logger: Logger)
     logger,
     limiter: new RateLimiter(cfg.rateLimit.max, cfg.rateLimit.windowMs, core.clock),
     placeholderMs: cfg.placeholderMs,
-    dedupe: new EventDedupe(),
+    dedupe: new EventDedupe(core.store, logger),
     admins: new AdminCheck(cfg.admins, logger),
     botUserId,
     track: (p) => {

@@ -67,7 +67,7 @@ export function registerListeners(bolt: BoltApp, deps: ListenerDeps): void {
   // Slack redelivers events it thinks failed; the first delivery of an event_id wins, wherever it lands.
   bolt.use(async ({ body, next }) => {
     const eventId = (body as { event_id?: unknown }).event_id;
-    if (typeof eventId === 'string' && !deps.dedupe.claim(eventId)) {
+    if (typeof eventId === 'string' && !(await deps.dedupe.claim(eventId))) {
       deps.logger.debug({ eventId }, 'duplicate event ignored');
       return;
     }
