@@ -5,6 +5,7 @@
 import { Answerer } from './core/answerer';
 import { AnswerCache } from './core/cache';
 import { ReplicaFlight } from './core/flight';
+import { isOutage, StoreHealth } from './core/health';
 import { buildReport, type StatsReport } from './core/report';
 import { StatsRecorder } from './core/stats';
 import { systemClock, type Clock, type Generator, type SemanticMatcher } from './core/types';
@@ -40,6 +41,8 @@ export interface App {
   cache: AnswerCache;
   stats: StatsRecorder;
   answerer: Answerer;
+  /** Store outages as the answer pipeline saw them (for /healthz). */
+  health: StoreHealth;
   /** The paraphrase layer, when an embedding model is loaded. */
   semantic: SemanticLayer | null;
   review: ReviewQueue;
@@ -50,7 +53,7 @@ export interface App {
 export async function openApp(config: Config, deps: AppDeps = {}): Promise<App> {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? silentLogger;
-  const store = deps.store ?? (await openStore(config.store, config.dataDir));
+  const store = deps.store ?? (await openStore(config.store, config.dataDir, { commandTimeoutMs: config.storeTimeoutMs, l1: { max: config.l1Max, ttlMs: config.l1TtlMs } }));
   const recovered = await recoverJournals(store);
   if (recovered.length > 0) logger.warn({ tenants: recovered }, 'rolled forward an interrupted FAQ preload');
   const stats = new StatsRecorder(store, clock, config.statsFlushMs);
@@ -85,6 +88,8 @@ export async function openApp(config: Config, deps: AppDeps = {}): Promise<App> 
           maxNewTokens: g.maxNewTokens,
         })
       : null);
+  const health = new StoreHealth(logger);
+  store.onOutcome = (ok, op, err) => health.record(ok, op, err);
   const answerer = new Answerer({
     cache,
     stats,
@@ -100,7 +105,13 @@ export async function openApp(config: Config, deps: AppDeps = {}): Promise<App> 
   // Hit counts are written behind on the same rhythm as the statistics, so a crash loses at most one interval.
   const hitTimer =
     config.statsFlushMs > 0
-      ? setInterval(() => void cache.flushHits().catch((err: unknown) => logger.warn({ err: String(err) }, 'writing hit counts failed')), config.statsFlushMs)
+      ? setInterval(
+          () =>
+            void cache.flushHits().catch((err: unknown) => {
+              if (!isOutage(err)) logger.warn({ err: String(err) }, 'writing hit counts failed');
+            }),
+          config.statsFlushMs,
+        )
       : null;
   hitTimer?.unref();
   let closed = false;
@@ -112,6 +123,7 @@ export async function openApp(config: Config, deps: AppDeps = {}): Promise<App> 
     cache,
     stats,
     answerer,
+    health,
     semantic,
     review: new ReviewQueue(cache, clock, semantic),
     async report(tenant) {
@@ -124,8 +136,14 @@ export async function openApp(config: Config, deps: AppDeps = {}): Promise<App> 
       closed = true;
       if (hitTimer) clearInterval(hitTimer);
       try {
-        await cache.close();
-        await stats.close();
+        try {
+          await cache.close();
+          await stats.close();
+        } catch (err) {
+          // Shutting down while the store is down: say what could not be written, and still close cleanly.
+          if (!isOutage(err)) throw err;
+          logger.error({ err: (err as Error).message, unwritten: stats.pendingSummary() }, 'statistics and hit counts could not be written before exit');
+        }
         await model?.close();
         await embedder?.close();
       } finally {

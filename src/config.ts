@@ -61,6 +61,9 @@ const schema = z.object({
   KVCACHE_MODEL_QUEUE: int(0, 10_000).prefault('32'),
   KVCACHE_TOP_K: int(1, 10).prefault('3'),
   KVCACHE_EMBED_MODEL: z.string().min(1).default('all-MiniLM-L6-v2'),
+  KVCACHE_STORE_TIMEOUT: duration(10).prefault('200ms'),
+  KVCACHE_L1_MAX: int(0, 10_000_000).prefault('10000'),
+  KVCACHE_L1_TTL: duration(100).prefault('60s'),
   // Calibrated by `npm run bench:grounding` on BANKING77-OOS valid splits: abstains on 97% of off-topic questions.
   KVCACHE_MIN_COVERAGE: z
     .string()
@@ -82,6 +85,11 @@ export interface Config {
   statsFlushMs: number;
   logLevel: string;
   busyAnswer: string;
+  /** Redis: a command slower than this fails and the bot degrades (L1, model, fallback) instead of waiting. */
+  storeTimeoutMs: number;
+  /** Redis: in-process LRU in front of Redis (0 = none), and the longest an item may live in it. */
+  l1Max: number;
+  l1TtlMs: number;
   /** Sentence-embedding model of the paraphrase layer (a folder under models/ or a path); `none` turns it off. */
   embedModel: string;
   generation: {
@@ -130,6 +138,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: c.KVCACHE_LOG_LEVEL,
     busyAnswer: c.KVCACHE_BUSY_ANSWER,
     embedModel: c.KVCACHE_EMBED_MODEL,
+    storeTimeoutMs: c.KVCACHE_STORE_TIMEOUT,
+    l1Max: c.KVCACHE_L1_MAX,
+    l1TtlMs: c.KVCACHE_L1_TTL,
     generation: {
       model: c.KVCACHE_MODEL,
       device: c.KVCACHE_DEVICE,

@@ -5,7 +5,7 @@
  */
 import type { App } from '../src/app';
 import { preload } from '../src/faq/preload';
-import { GroundedGenerator } from '../src/generate/generator';
+import { answerFrom, GroundedGenerator } from '../src/generate/generator';
 import type { TextModel } from '../src/generate/model';
 import { buildPrompt } from '../src/generate/prompt';
 import { GenerationQueue } from '../src/generate/queue';
@@ -32,6 +32,18 @@ const FAQ = [
   rec('rentals', 'Do you rent camping gear?', 'Yes: tents, stoves and packs from $15 a day.', ['Can I hire a tent?']),
   rec('hours', 'When is the store open?', 'Monday to Saturday, 9 am to 6 pm.'),
 ];
+
+describe('reading the model output', () => {
+  const ctx = FAQ.map((r) => ({ id: r.id, question: r.question, answer: r.answer })) as unknown as Parameters<typeof answerFrom>[1];
+  test('[n] copies entry n of the context; [0], an out-of-range number and empty output abstain; text is used as written', () => {
+    expect(answerFrom('[2]', ctx)).toBe('Yes: tents, stoves and packs from $15 a day.');
+    expect(answerFrom(' [1] whatever follows', ctx)).toBe('Two years on defects in materials and workmanship.');
+    expect(answerFrom('[0]', ctx)).toBeNull();
+    expect(answerFrom('[4]', ctx)).toBeNull();
+    expect(answerFrom('  ', ctx)).toBeNull();
+    expect(answerFrom('We open at nine.', ctx)).toBe('We open at nine.');
+  });
+});
 
 describe('GroundedGenerator in the answer pipeline', () => {
   let app: App;

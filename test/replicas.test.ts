@@ -77,6 +77,25 @@ describe('two replicas on one Redis', () => {
     expect(modelA.calls + modelB.calls).toBe(1);
   });
 
+  test('an invalidation on one replica reaches the other replica\'s L1 within a second', async () => {
+    const q = 'Do you rent camping gear?';
+    expect((await b.answerer.ask('default', q)).source).toBe('exact'); // now in B's L1
+    expect((await b.answerer.ask('default', q)).source).toBe('exact');
+    const gone = await a.cache.forgetQuestion('default', q);
+    expect(gone?.id).toBe('rentals');
+    const t0 = Date.now();
+    let seenAfter = -1;
+    while (Date.now() - t0 < 2000) {
+      if ((await b.answerer.ask('default', q)).source !== 'exact') {
+        seenAfter = Date.now() - t0;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(seenAfter).toBeGreaterThanOrEqual(0);
+    expect(seenAfter).toBeLessThan(1000);
+  });
+
   test('statistics of both replicas add up, whatever the interleaving of their flushes', async () => {
     await Promise.all(
       Array.from({ length: 200 }, async (_, i) => {

@@ -86,10 +86,11 @@ function waitExit(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-export async function startRedis(): Promise<RedisServer> {
+/** `port`: reuse a port (a restart of a stopped server, as after an outage); default a free one. */
+export async function startRedis(opts: { port?: number } = {}): Promise<RedisServer> {
   const bin = findRedisServer();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvcache-redis-'));
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'];
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

@@ -24,7 +24,9 @@ const out = process.stdout;
 const LARGE_PRELOAD_OPS = 10_000;
 
 async function withApp<T>(fn: (app: App) => Promise<T>, opts: { withModel?: boolean; withEmbedder?: boolean } = {}): Promise<T> {
-  const config = loadConfig();
+  // Operator commands move thousands of keys per call: they get at least 5 s per Redis command.
+  const base = loadConfig();
+  const config = { ...base, storeTimeoutMs: Math.max(base.storeTimeoutMs, 5000) };
   const app = await openApp(config, {
     logger: createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel),
     withModel: !!opts.withModel,
@@ -131,6 +133,39 @@ export function buildProgram(): Command {
           for (const l of planText(plan, !!o.dryRun)) await writeLine(out, l);
         }
       }, { withEmbedder: !o.dryRun });
+    });
+
+  program
+    .command('verify')
+    .description('compare FAQ files with the store; --repair restores what is missing or different (e.g. after a Redis restart without persistence)')
+    .argument('<files...>', 'FAQ files')
+    .option('--repair', 'write what is missing or different')
+    .option('--json', 'print the comparison as JSON')
+    .addOption(team())
+    .action(async (files: string[], o: { repair?: boolean; json?: boolean; team: string }) => {
+      const tenant = checkTenant(o.team);
+      const records = await loadFaqFiles(files);
+      await withApp(async (app) => {
+        const plan = await planPreload(app.store, records, { tenant, prune: false, dryRun: !o.repair }, app.clock);
+        const drift = { missing: plan.added.length, different: plan.changed.length, pointerKeysMissing: plan.repairedPointers };
+        const clean = drift.missing + drift.different + drift.pointerKeysMissing === 0;
+        if (o.repair && !clean) {
+          await applyPlan(app.store, plan, app.clock);
+          if (app.semantic) await app.semantic.sync(tenant);
+        }
+        if (o.json) {
+          await writeLine(out, JSON.stringify({ team: tenant, entries: records.length, ...drift, matches: clean, repaired: !!o.repair && !clean, missingIds: plan.added, differentIds: plan.changed }));
+        } else if (clean) {
+          await writeLine(out, `team "${tenant}": the store matches the ${records.length} FAQ entries of ${files.join(', ')}`);
+        } else if (o.repair) {
+          await writeLine(out, `repaired: ${drift.missing} entries restored, ${drift.different} updated, ${drift.pointerKeysMissing} pointer keys rewritten (team "${tenant}")`);
+        } else {
+          await writeLine(out, `team "${tenant}": ${drift.missing} missing, ${drift.different} different, ${drift.pointerKeysMissing} pointer keys missing; run again with --repair to restore them`);
+          for (const id of plan.added) await writeLine(out, `  missing   ${id}`);
+          for (const id of plan.changed) await writeLine(out, `  different ${id}`);
+        }
+        if (!clean && !o.repair) process.exitCode = 1;
+      }, { withEmbedder: !!o.repair });
     });
 
   program

@@ -5,6 +5,7 @@
 import { KvcacheError } from '../errors';
 import type { AnswerCache } from './cache';
 import type { ReplicaFlight } from './flight';
+import { isOutage } from './health';
 import { exactForm, normalizeQuestion } from './normalize';
 import type { StatsRecorder } from './stats';
 import type { AnswerResult, Clock, Generator, Outcome, SemanticMatcher } from './types';
@@ -68,11 +69,21 @@ export class Answerer {
       return { question: q, ...r, latencyMs };
     };
 
-    const hit = await this.o.cache.lookup(tenant, q);
+    // With the store down, a step that needs it counts as a miss and the next one gets its chance (the store
+    // itself reports the outage to StoreHealth, once).
+    const degrade = async <T>(fn: () => Promise<T>, fallback: T): Promise<T> => {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!isOutage(err)) throw err;
+        return fallback;
+      }
+    };
+    const hit = await degrade(() => this.o.cache.lookup(tenant, q), null);
     if (hit) {
       return done({ answer: hit.entry.answer, source: hit.tier, entryId: hit.entry.id, matchedQuestion: hit.matchedQuestion, score: null, entryTenant: hit.entry.tenant, entrySource: hit.entry.source });
     }
-    const sem = this.o.semantic ? await this.o.semantic.match(tenant, q) : null;
+    const sem = this.o.semantic ? await degrade(() => (this.o.semantic as SemanticMatcher).match(tenant, q), null) : null;
     const why = sem?.score ? { score: sem.score.similarity, semantic: sem.score } : { score: null };
     if (sem?.hit) {
       const h = sem.hit;
@@ -83,7 +94,8 @@ export class Answerer {
       const produce = async () => {
         const gen = await generator.generate(tenant, q);
         if (!gen) return null;
-        const entry = await this.o.cache.put(tenant, { question: q, answer: gen.answer, source: 'generated', usedEntries: gen.usedEntries });
+        // An answer the store cannot keep is still given: the asker should not pay for the outage.
+        const entry = await degrade<{ id: string | null }>(() => this.o.cache.put(tenant, { question: q, answer: gen.answer, source: 'generated', usedEntries: gen.usedEntries }), { id: null });
         return { gen, entry };
       };
       let flight;

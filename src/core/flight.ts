@@ -45,7 +45,7 @@ export class ReplicaFlight {
     const deadline = Date.now() + this.o.waitMs;
     for (let first = true; ; first = false) {
       if (!first) {
-        const other = await answered();
+        const other = await answered().catch(() => null);
         if (other !== null) return { ran: false, value: other, timedOut: false };
         if ((await this.o.store.get(abstained).catch(() => undefined)) !== undefined) return { ran: false, value: null, timedOut: false };
         if (Date.now() > deadline) return { ran: false, value: null, timedOut: true };

@@ -262,6 +262,13 @@ export class StatsRecorder {
     return this.flushing;
   }
 
+  /** Lookups recorded but not yet written, per tenant (what an exit during an outage leaves unwritten). */
+  pendingSummary(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [t, d] of this.pending) out[t] = OUTCOMES.reduce((n, o) => n + d.outcomes[o], 0);
+    return out;
+  }
+
   /** The tenant's stored document with anything still pending merged in. */
   async read(tenant: string): Promise<StatsDoc> {
     await this.flush();

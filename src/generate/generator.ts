@@ -33,9 +33,19 @@ export class GroundedGenerator implements Generator {
   /** The FAQ index of the tenant (or of the default FAQ it falls back to), rebuilt when its FAQ changed. */
   private async indexFor(tenant: string): Promise<Bm25Index> {
     type Meta = { count: number; rev?: string; updatedAt: number };
-    const own = await this.cache.store.get<Meta>(keys.faqMeta(tenant));
-    const source = (own?.count ?? 0) > 0 ? tenant : DEFAULT_TENANT;
-    const meta = source === tenant ? own : await this.cache.store.get<Meta>(keys.faqMeta(DEFAULT_TENANT));
+    let own: Meta | undefined;
+    let source: string;
+    let meta: Meta | undefined;
+    try {
+      own = await this.cache.store.get<Meta>(keys.faqMeta(tenant));
+      source = (own?.count ?? 0) > 0 ? tenant : DEFAULT_TENANT;
+      meta = source === tenant ? own : await this.cache.store.get<Meta>(keys.faqMeta(DEFAULT_TENANT));
+    } catch (err) {
+      // Store down: the index already in memory still grounds answers.
+      const known = this.indexes.get(tenant) ?? this.indexes.get(DEFAULT_TENANT);
+      if (known) return known.index;
+      throw err;
+    }
     const stamp = meta?.rev ?? String(meta?.updatedAt ?? 0);
     const hit = this.indexes.get(source);
     if (hit && hit.stamp === stamp) return hit.index;
@@ -59,8 +69,24 @@ export class GroundedGenerator implements Generator {
     if (!context) return null;
     const prompt = buildPrompt(question, context);
     const r = await this.queue.run(`${tenant}\u0000${normalizeQuestion(question)}`, () => this.model.generate(prompt, this.o.maxNewTokens));
-    const answer = r.value.trim();
-    if (answer === '') return null;
+    const answer = answerFrom(r.value, context);
+    if (answer === null) return null;
     return { answer, usedEntries: context.map((e) => e.id), timing: { queuedMs: r.queuedMs, modelMs: r.runMs } };
   }
+}
+
+/**
+ * What the model's output means. The bundled model points: `[n]` names the context entry that answers, and
+ * its answer is copied verbatim, so the reply can never contain words no one wrote; `[0]` means none does
+ * (abstain). A model that writes its answer as text (a hub model) is used as it is. Anything else, such as a
+ * number outside the context, is an abstention.
+ */
+export function answerFrom(output: string, context: CacheEntry[]): string | null {
+  const text = output.trim();
+  const pointer = /^\[(\d+)\]/.exec(text);
+  if (pointer) {
+    const n = Number(pointer[1]);
+    return n >= 1 && n <= context.length ? (context[n - 1] as CacheEntry).answer : null;
+  }
+  return text === '' ? null : text;
 }

@@ -165,9 +165,19 @@ export class SemanticLayer implements SemanticMatcher {
   }
 
   async match(tenant: string, question: string): Promise<SemanticOutcome> {
-    const source = await this.sourceTenant(tenant);
     if (!embeddable(question)) return { hit: null, score: null, suggestions: [] };
-    const b = await this.indexFor(source);
+    let source: string;
+    let b: Built;
+    try {
+      source = await this.sourceTenant(tenant);
+      b = await this.indexFor(source);
+    } catch (err) {
+      // Store down: the index already in memory still answers paraphrases.
+      source = this.built.has(tenant) ? tenant : DEFAULT_TENANT;
+      const known = this.built.get(source);
+      if (!known) throw err;
+      b = known;
+    }
     if (b.index.size === 0) return { hit: null, score: null, suggestions: [] };
     const found = b.index.search(await this.embedQuestion(question), SEARCH_K);
     const idOf = (i: number) => b.index.entries[i]?.id ?? '';

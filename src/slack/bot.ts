@@ -81,8 +81,10 @@ export async function startSlackBot(core: App, cfg: SlackConfig, logger: Logger)
             path: '/healthz',
             method: ['GET'],
             handler: (_req, res) => {
+              // Degraded (store down) still answers, from memory, the model or the fallback: 200, flagged.
+              const store = core.health.status();
               res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });
-              res.end(JSON.stringify(ready ? { ok: true } : { ok: false, status: 'starting' }));
+              res.end(JSON.stringify(ready ? (store.degraded ? { ok: true, degraded: true, store } : { ok: true }) : { ok: false, status: 'starting' }));
             },
           },
         ],

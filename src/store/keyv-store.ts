@@ -341,19 +341,29 @@ export class KeyvStore implements KvStore {
     }
   }
 
+  onOutcome: ((ok: boolean, op: string, err?: unknown) => void) | null = null;
+
   private async guard<R>(op: string, fn: () => Promise<R> | R): Promise<R> {
     try {
-      return await fn();
+      const r = await fn();
+      this.onOutcome?.(true, op);
+      return r;
     } catch (err) {
-      throw this.rethrowable(op, err);
+      const e = this.rethrowable(op, err);
+      this.onOutcome?.(false, op, e);
+      throw e;
     }
   }
 
   private guardSync<R>(op: string, fn: () => R): R {
     try {
-      return fn();
+      const r = fn();
+      this.onOutcome?.(true, op);
+      return r;
     } catch (err) {
-      throw this.rethrowable(op, err);
+      const e = this.rethrowable(op, err);
+      this.onOutcome?.(false, op, e);
+      throw e;
     }
   }
 

@@ -16,6 +16,7 @@ import { KvcacheError } from '../errors';
 import { KeyvSqliteAdapter } from './sqlite-adapter';
 import { KeyvStore } from './keyv-store';
 import type { RedisScanClient } from './keyv-store';
+import { L1Store, type PubSubClient } from './l1';
 import type { KvStore } from './types';
 
 export type StoreSpec =
@@ -91,7 +92,14 @@ function parseRedis(s: string): StoreSpec {
  * Opens the store named by `spec` (the value of KVCACHE_STORE). Throws KvcacheError CONFIG_INVALID for a bad
  * spec and STORE_OPEN_FAILED when the store cannot be opened.
  */
-export async function openStore(spec: string | undefined, dataDir: string): Promise<KvStore> {
+export interface StoreOptions {
+  /** Redis: a command not answered within this fails (the caller degrades); default 5 s. */
+  commandTimeoutMs?: number;
+  /** Redis: an in-process LRU in front of Redis, kept coherent by pub/sub; absent or max 0 = none. */
+  l1?: { max: number; ttlMs: number };
+}
+
+export async function openStore(spec: string | undefined, dataDir: string, opts: StoreOptions = {}): Promise<KvStore> {
   const parsed = parseStoreSpec(spec, dataDir);
   switch (parsed.kind) {
     case 'memory':
@@ -101,20 +109,20 @@ export async function openStore(spec: string | undefined, dataDir: string): Prom
       return new KeyvStore({ kind: 'sqlite', adapter }, { location: parsed.file, persistent: true });
     }
     case 'redis':
-      return openRedis(parsed);
+      return openRedis(parsed, opts);
   }
 }
 
 type RedisSpec = Extract<StoreSpec, { kind: 'redis' }>;
 
-async function openRedis(spec: RedisSpec): Promise<KvStore> {
+async function openRedis(spec: RedisSpec, opts: StoreOptions): Promise<KvStore> {
   let opened = false;
   let firstError: unknown;
   const client = createClient({
     url: spec.url,
     // Fail commands at once while disconnected instead of queueing them until Redis comes back.
     disableOfflineQueue: true,
-    commandOptions: { timeout: REDIS_COMMAND_TIMEOUT_MS },
+    commandOptions: { timeout: opts.commandTimeoutMs ?? REDIS_COMMAND_TIMEOUT_MS },
     socket: {
       connectTimeout: REDIS_CONNECT_TIMEOUT_MS,
       // While opening: no retries (fail fast). Once open: reconnect with capped backoff.
@@ -167,10 +175,32 @@ async function openRedis(spec: RedisSpec): Promise<KvStore> {
     if (t) clearTimeout(t);
     if (!done && client.isOpen) client.destroy();
   };
-  return new KeyvStore(
+  const store = new KeyvStore(
     { kind: 'redis', adapter, client: client as unknown as RedisScanClient, close },
     { location: spec.location, persistent: true },
   );
+  if (!opts.l1 || opts.l1.max <= 0) return store;
+  // Subscriptions need a connection of their own.
+  const sub = client.duplicate();
+  sub.on('error', () => undefined);
+  try {
+    await sub.connect();
+    const l1 = new L1Store(store, {
+      ...opts.l1,
+      channel: `kvcache:invalidate:${spec.db}`,
+      publisher: client as unknown as PubSubClient,
+      subscriber: sub as unknown as PubSubClient,
+      closeSubscriber: async () => {
+        if (sub.isOpen) sub.destroy();
+      },
+    });
+    await l1.start();
+    return l1;
+  } catch (err) {
+    if (sub.isOpen) sub.destroy();
+    await store.close();
+    throw new KvcacheError('STORE_OPEN_FAILED', redisOpenMessage(spec, err), { code: errorCode(err) });
+  }
 }
 
 function errorCode(err: unknown): string {

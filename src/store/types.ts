@@ -35,6 +35,8 @@ export interface KvStore {
   claim(key: string, token: string, ttlMs: number): Promise<boolean>;
   extendClaim(key: string, token: string, ttlMs: number): Promise<boolean>;
   releaseClaim(key: string, token: string): Promise<boolean>;
+  /** Told the outcome of every call that reached the backend (for health tracking); null = nobody listens. */
+  onOutcome: ((ok: boolean, op: string, err?: unknown) => void) | null;
   /** Every live (unexpired) key starting with prefix, with its value. Order unspecified. */
   scan<T>(prefix: string): AsyncIterable<[string, T]>;
   close(): Promise<void>;

@@ -1,0 +1,81 @@
+/**
+ * Redis has a bad minute: the bot process keeps answering (L1 hits, the fallback), stays alive, logs the outage
+ * once, reports it on /healthz, and recovers by itself when redis-server is back; `kvcache verify --repair`
+ * then restores the FAQ that a restart without persistence lost.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { freePort, startRedis, type RedisServer } from '../testkit/redis';
+import { startSlackApi, type SlackApi } from '../testkit/slack-api';
+import { appMention, eventCallback, postSigned } from '../testkit/slack-signing';
+import { tmpDir } from './helpers/app';
+import { collect, runCli, spawnNode } from './helpers/cli';
+import { waitHealthy } from './helpers/slack';
+
+const FAQ = '- {id: hours, question: When are you open?, answer: Daily from 9 to 5.}\n';
+
+test('stopping redis-server mid-run: answers keep coming, one warning, /healthz degraded, recovery without a restart', async () => {
+  let redis: RedisServer = await startRedis();
+  const port = redis.port;
+  const api: SlackApi = await startSlackApi({ users: { UJOE: {} } });
+  const faq = path.join(tmpDir(), 'faq.yaml');
+  fs.writeFileSync(faq, FAQ);
+  const env = { KVCACHE_STORE: redis.url, KVCACHE_EMBED_MODEL: 'none', KVCACHE_FAQ: '' };
+  expect((await runCli(['preload', faq], { env })).code).toBe(0);
+  const botPort = await freePort();
+  const child = spawnNode([path.join(__dirname, '..', 'bin', 'kvcache-bot.js')], {
+    env: { ...env, SLACK_BOT_TOKEN: api.expectedBotToken, SLACK_SIGNING_SECRET: 's', SLACK_API_URL: api.url, PORT: String(botPort), KVCACHE_LOG_LEVEL: 'warn', KVCACHE_STATS_FLUSH_MS: '200' },
+  });
+  const done = collect(child);
+  let n = 0;
+  const ask = async (text: string): Promise<string> => {
+    n += 1;
+    const channel = `C${n}`;
+    const body = eventCallback({ teamId: 'T0001', eventId: `EvOUT${n}`, event: appMention({ user: 'UJOE', channel, text: `<@U0BOT> ${text}`, ts: `1700000000.${String(n).padStart(6, '0')}` }) });
+    const t0 = Date.now();
+    expect((await postSigned(`http://127.0.0.1:${botPort}/slack/events`, body, { secret: 's' })).status).toBe(200);
+    const post = await api.waitFor((c) => c.method === 'chat.postMessage' && c.args.channel === channel, 10_000);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    return String(post.args.text);
+  };
+  const health = async () => (await (await fetch(`http://127.0.0.1:${botPort}/healthz`)).json()) as { ok: boolean; degraded?: boolean };
+  try {
+    await waitHealthy(botPort, child);
+    expect(await ask('When are you open?')).toBe('Daily from 9 to 5.');
+
+    await redis.stop();
+    // The same question is served from the in-process L1; a new one gets the honest fallback, never an error.
+    for (let i = 0; i < 5; i++) expect(await ask('When are you open?')).toBe('Daily from 9 to 5.');
+    expect(await ask('Do you sell kayaks?')).toMatch(/^I don't know yet/);
+    expect(await health()).toMatchObject({ ok: true, degraded: true });
+
+    redis = await startRedis({ port });
+    // A restart without persistence lost the FAQ: verify says so, --repair restores it.
+    const verify = await runCli(['verify', faq], { env });
+    expect(verify.code).toBe(1);
+    expect(verify.stdout).toMatch(/1 missing/);
+    const repair = await runCli(['verify', '--repair', faq], { env });
+    expect([repair.code, repair.stdout]).toEqual([0, expect.stringMatching(/repaired: 1 entries restored/)]);
+    // The bot reconnects by itself; its L1 was dropped on reconnect, so it reads the restored FAQ.
+    const deadline = Date.now() + 10_000;
+    let answer = '';
+    while (Date.now() < deadline && answer !== 'Daily from 9 to 5.') answer = await ask('when are you open');
+    expect(answer).toBe('Daily from 9 to 5.');
+    expect(await health()).toEqual({ ok: true });
+    expect(child.exitCode).toBeNull();
+  } catch (err) {
+    child.kill('SIGTERM');
+    const r = await done;
+    await api.close();
+    await redis.stop();
+    throw new Error(`${(err as Error).message}\n--- bot stderr:\n${r.stderr}`);
+  }
+  child.kill('SIGTERM');
+  const r = await done;
+  await api.close();
+  await redis.stop();
+  expect(r.code).toBe(0);
+  const warnings = r.stderr.split('\n').filter((l) => l.includes('store unavailable'));
+  expect(warnings).toHaveLength(1);
+  expect(r.stderr).toMatch(/store is back/);
+}, 90_000);
