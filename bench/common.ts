@@ -114,6 +114,9 @@ export function parseFlags(argv: string[], known: Record<string, 'bool' | 'value
   return out;
 }
 
+/** The FAQ questions of bench:redis (preloaded by the parent, asked by each replica process). */
+export const featureQuestion = (i: number): string => `How do I configure feature number ${i} of the product?`;
+
 // ---- throwaway redis-server ------------------------------------------------------------------------------
 
 export type { RedisServer };
