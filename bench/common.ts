@@ -9,17 +9,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { startRedis as startTestRedis, type RedisServer } from '../testkit/redis';
 
-/** mulberry32: tiny, fast and good enough to pick keys; the fixed seed makes runs comparable. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '../src/random';
 
 /**
  * A full GC, so garbage left by a preload (hundreds of MB at 100k entries) is not collected during, and charged

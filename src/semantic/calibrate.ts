@@ -9,6 +9,7 @@
  */
 import { features, logit, type Thresholds, type Weights } from './policy';
 import type { Neighbour } from './index';
+import { seededRandom } from '../random';
 
 export interface CalibrationSample {
   /** The entry that answers it, or null for an out-of-scope question (any hit is wrong). */
@@ -46,17 +47,6 @@ export interface FitResult {
 const MIN_SIMILARITY = 0.5;
 const MIN_MARGIN = 0.02;
 const KEYS = ['similarity', 'margin', 'top3', 'votes'] as const;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Model {
   weights: Weights;
@@ -122,7 +112,7 @@ export function fitThresholds(samples: CalibrationSample[], opts: FitOptions): F
     );
   }
   const folds = Math.max(2, Math.min(opts.folds ?? 5, samples.length));
-  const rand = mulberry32(opts.seed ?? 1234);
+  const rand = seededRandom(opts.seed ?? 1234);
   const fold = samples.map(() => Math.floor(rand() * folds));
   const p = new Float64Array(samples.length);
   for (let f = 0; f < folds; f++) {

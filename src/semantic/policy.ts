@@ -9,6 +9,7 @@
  * look like another entry's needs more similarity for the same confidence; a well-separated one needs less.
  * That is vCache's idea (a threshold per entry, learnt from data) in a form that needs few samples per entry.
  */
+import type { SemanticScore } from '../core/types';
 import type { Neighbour } from './index';
 
 export interface Weights {
@@ -59,19 +60,8 @@ export function defaultThresholds(model: string): Thresholds {
   };
 }
 
-export type Decision = 'hit' | 'suggest' | 'miss';
+export type Decision = SemanticScore['decision'];
 
-export interface SemanticScore {
-  /** The nearest entry, its similarity, and the one after it. */
-  entryId: string;
-  similarity: number;
-  secondSimilarity: number | null;
-  margin: number;
-  /** Calibrated probability that the nearest entry is the right one. */
-  confidence: number;
-  requiredConfidence: number;
-  decision: Decision;
-}
 
 export function features(first: Neighbour, second: Neighbour | undefined): { similarity: number; margin: number; top3: number; votes: number } {
   return { similarity: first.similarity, margin: first.similarity - (second?.similarity ?? 0), top3: first.top3, votes: first.votes / 5 };
