@@ -107,6 +107,8 @@ export async function openApp(config: Config, deps: AppDeps = {}): Promise<App> 
     config.statsFlushMs > 0
       ? setInterval(
           () =>
+            // Not during an outage: a failed write drops the entry from L1, the copy that still answers.
+            !health.degraded &&
             void cache.flushHits().catch((err: unknown) => {
               if (!isOutage(err)) logger.warn({ err: String(err) }, 'writing hit counts failed');
             }),

@@ -50,6 +50,15 @@ test('stopping redis-server mid-run: answers keep coming, one warning, /healthz 
     expect(await health()).toMatchObject({ ok: true, degraded: true });
 
     redis = await startRedis({ port });
+    // Back, but empty (no persistence). Once reconnected, the bot must not keep serving its L1: it may have
+    // missed invalidations while disconnected, so it drops it and sees that the FAQ is gone.
+    const reconnectBy = Date.now() + 10_000;
+    let stale = 'Daily from 9 to 5.';
+    while (Date.now() < reconnectBy && stale === 'Daily from 9 to 5.') {
+      stale = await ask('When are you open?');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(stale).toMatch(/^I don't know yet/);
     // A restart without persistence lost the FAQ: verify says so, --repair restores it.
     const verify = await runCli(['verify', faq], { env });
     expect(verify.code).toBe(1);
