@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { parse as parseCsv } from 'csv-parse/sync';
 import { startRedis as startTestRedis, type RedisServer } from '../testkit/redis';
 
 export { seededRandom } from '../src/random';
@@ -102,6 +103,29 @@ export function parseFlags(argv: string[], known: Record<string, 'bool' | 'value
     out.set(name, value);
   }
   return out;
+}
+
+/**
+ * BANKING77-OOS keeps queries and labels in parallel files, line by line, and train.seq.in has blank queries
+ * (lines 3997 and 4018): pair first, then drop blanks, or every label after them is off by one.
+ */
+export function readPaired(seqFile: string, labelFile: string): Array<{ text: string; label: string }> {
+  const split = (f: string) => fs.readFileSync(f, 'utf8').replace(/\n$/, '').split('\n').map((l) => l.trim());
+  const texts = split(seqFile);
+  const labels = split(labelFile);
+  if (texts.length !== labels.length) throw new Error(`${seqFile} has ${texts.length} lines but ${labelFile} has ${labels.length}`);
+  return texts.flatMap((text, i) => (text === '' ? [] : [{ text, label: labels[i] as string }]));
+}
+
+/**
+ * BANKING77 queries of one split (banking77/train.csv or test.csv), optionally only the given intents.
+ * BANKING77-OOS's own train.label and test.label do not line up with their .seq.in files (from about line 800
+ * of train and 400 of test, each block of queries carries the next block's intent; valid.label is aligned),
+ * so in-scope queries with labels come from here, restricted to the 50 intents of the OOS split.
+ */
+export function banking77(dataDir: string, split: 'train' | 'test', intents?: Set<string>): Array<{ text: string; label: string }> {
+  const rows = parseCsv(fs.readFileSync(path.join(dataDir, 'banking77', `${split}.csv`), 'utf8'), { columns: true, skip_empty_lines: true }) as Array<{ text: string; category: string }>;
+  return rows.map((r) => ({ text: r.text.trim(), label: r.category })).filter((r) => r.text !== '' && (!intents || intents.has(r.label)));
 }
 
 /** The FAQ questions of bench:redis (preloaded by the parent, asked by each replica process). */

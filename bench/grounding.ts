@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { CacheEntry } from '../src/core/types';
 import { Bm25Index } from '../src/generate/retrieve';
 import { projectRoot } from '../src/paths';
-import { machineInfo, parseFlags, table, writeJson } from './common';
+import { banking77, machineInfo, parseFlags, readPaired, table, writeJson } from './common';
 
 const flags = parseFlags(process.argv.slice(2), { data: 'value', alternates: 'value', 'ood-target': 'value' });
 const DATA = path.resolve(flags.get('data') ?? path.join(projectRoot(), '..', 'shared', 'data', 'banking77-oos'));
@@ -26,13 +26,13 @@ function lines(file: string): string[] {
   return fs.readFileSync(p, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
 }
 
-const trainQ = lines('train.seq.in');
-const trainL = lines('train.label');
+lines('valid.seq.in'); // fails clearly when the data is not there
+// The 50 in-scope intents; their labelled train and test queries come from BANKING77 (see banking77()).
+const inScope = new Set(readPaired(path.join(DATA, 'valid.seq.in'), path.join(DATA, 'valid.label')).map((r) => r.label));
+const ROOT = path.dirname(DATA);
 const byIntent = new Map<string, string[]>();
-trainQ.forEach((q, i) => {
-  const l = trainL[i] ?? '';
-  byIntent.set(l, [...(byIntent.get(l) ?? []), q]);
-});
+for (const { text, label } of banking77(ROOT, 'train', inScope)) byIntent.set(label, [...(byIntent.get(label) ?? []), text]);
+const testInScope = banking77(ROOT, 'test', inScope);
 const entries: CacheEntry[] = [...byIntent].map(([intent, qs]) => ({
   id: intent, tenant: 'bench', question: qs[0] ?? intent, alternates: qs.slice(1, N), answer: `Here is how ${intent.replace(/_/g, ' ')} works for your account.`,
   tags: [], source: 'faq', createdAt: 0, updatedAt: 0, hitCount: 0, lastHitAt: null, expiresAt: null,
@@ -48,8 +48,8 @@ const score = (qs: string[]): Scored[] =>
 
 const valid = { inScope: score(lines('valid.seq.in')), ood: score(lines('ood-oos/valid.seq.in')) };
 const test = {
-  inScope: score(lines('test.seq.in')),
-  labels: lines('test.label'),
+  inScope: score(testInScope.map((r) => r.text)),
+  labels: testInScope.map((r) => r.label),
   ood: score(lines('ood-oos/test.seq.in')),
   idOos: score(lines('id-oos/test.seq.in')),
 };

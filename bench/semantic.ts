@@ -16,14 +16,13 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse as parseCsv } from 'csv-parse/sync';
 import { fitThresholds, sampleOf, type CalibrationSample } from '../src/semantic/calibrate';
 import { VectorIndex, type Neighbour } from '../src/semantic/index';
 import { decide, type Thresholds } from '../src/semantic/policy';
 import { projectRoot } from '../src/paths';
 import { loadFaqFiles } from '../src/faq/parse';
 import { cjkShare } from '../src/semantic/script';
-import { machineInfo, parseFlags, round, seededRandom, table, writeJson } from './common';
+import { banking77, machineInfo, parseFlags, readPaired, round, seededRandom, table, writeJson } from './common';
 import { cachedEmbedder, type CachedEmbedder } from './embed-cache';
 import { writeChart } from './plot';
 
@@ -45,7 +44,6 @@ function read(rel: string): string {
   return fs.readFileSync(p, 'utf8');
 }
 const lines = (rel: string) => read(rel).split('\n').map((l) => l.trim()).filter(Boolean);
-const csv = (rel: string) => (parseCsv(read(rel), { columns: true, skip_empty_lines: true }) as Array<{ text: string; category: string }>).map((r) => ({ text: r.text.trim(), label: r.category }));
 
 function shuffled<T>(items: T[], seed: number): T[] {
   const rand = seededRandom(seed);
@@ -79,24 +77,27 @@ function byIntent(rows: Labelled[], seed: number): Map<string, string[]> {
 
 function datasets(): Dataset[] {
   const ood = { valid: lines('banking77-oos/ood-oos/valid.seq.in'), test: lines('banking77-oos/ood-oos/test.seq.in') };
-  const zip = (q: string[], l: string[]): Labelled[] => q.map((text, i) => ({ text, label: l[i] ?? null }));
+  read('banking77-oos/valid.seq.in');
+  const validOos = readPaired(path.join(DATA, 'banking77-oos/valid.seq.in'), path.join(DATA, 'banking77-oos/valid.label'));
+  // The 50 in-scope intents of BANKING77-OOS; their labelled queries come from BANKING77 (see banking77()).
+  const inScope = new Set(validOos.map((r) => r.label));
   return [
     {
       name: 'BANKING77 (77 intents)',
-      pool: byIntent(csv('banking77/train.csv'), SEED),
+      pool: byIntent(banking77(DATA, 'train'), SEED),
       calibration: ood.valid.map((text) => ({ text, label: null })),
-      test: { inScope: shuffled(csv('banking77/test.csv'), SEED), idOos: [], ood: shuffled(ood.test, SEED) },
+      test: { inScope: shuffled(banking77(DATA, 'test'), SEED), idOos: [], ood: shuffled(ood.test, SEED) },
     },
     {
       name: 'BANKING77-OOS (50 intents)',
-      pool: byIntent(zip(lines('banking77-oos/train.seq.in'), lines('banking77-oos/train.label')), SEED),
+      pool: byIntent(banking77(DATA, 'train', inScope), SEED),
       calibration: [
-        ...zip(lines('banking77-oos/valid.seq.in'), lines('banking77-oos/valid.label')),
+        ...validOos,
         ...lines('banking77-oos/id-oos/valid.seq.in').map((text) => ({ text, label: null })),
         ...ood.valid.map((text) => ({ text, label: null })),
       ],
       test: {
-        inScope: shuffled(zip(lines('banking77-oos/test.seq.in'), lines('banking77-oos/test.label')), SEED),
+        inScope: shuffled(banking77(DATA, 'test', inScope), SEED),
         idOos: shuffled(lines('banking77-oos/id-oos/test.seq.in'), SEED),
         ood: shuffled(ood.test, SEED),
       },
