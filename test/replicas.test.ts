@@ -117,7 +117,7 @@ describe('two bot processes on one Redis', () => {
   });
   afterAll(() => api.close());
 
-  test('a Slack event delivered to replica A and its retry delivered to replica B get one reply', async () => {
+  test('a Slack event delivered to replica A and its retry to replica B get one reply; the two processes sum their statistics', async () => {
     const store = `${redis.url}/15`;
     const faq = path.join(tmpDir(), 'faq.yaml');
     fs.writeFileSync(faq, '- {id: hours, question: When are you open?, answer: Daily from 9 to 5.}\n');
@@ -140,6 +140,17 @@ describe('two bot processes on one Redis', () => {
       await api.waitFor((c) => c.method === 'chat.postMessage' && c.args.channel === 'CREP');
       await new Promise((r) => setTimeout(r, 500));
       expect(api.callsTo('chat.postMessage').filter((c) => c.args.channel === 'CREP')).toHaveLength(1);
+
+      // Statistics: 3 more questions on A, 4 on B; the shared numbers count all 8 lookups.
+      for (let i = 0; i < 7; i++) {
+        const bot = i < 3 ? first : second;
+        const ev = eventCallback({ teamId: 'T0001', eventId: `EvSTATS${i}`, event: appMention({ user: 'UJOE', channel: `CST${i}`, text: '<@U0BOT> When are you open?', ts: `1700000001.00000${i}` }) });
+        expect((await postSigned(`http://127.0.0.1:${bot.port}/slack/events`, ev, { secret: 's' })).status).toBe(200);
+        await api.waitFor((c) => c.method === 'chat.postMessage' && c.args.channel === `CST${i}`);
+      }
+      await new Promise((r) => setTimeout(r, 2500)); // both replicas flush every second
+      const stats = JSON.parse((await runCli(['stats', '--json', '--team', 'T0001'], { env: { KVCACHE_STORE: store, KVCACHE_EMBED_MODEL: 'none' } })).stdout) as { lookups: number };
+      expect(stats.lookups).toBe(8);
     } finally {
       for (const bot of bots) bot.child.kill('SIGTERM');
       for (const bot of bots) await bot.done;
