@@ -61,9 +61,9 @@ export function chartSvg(c: Chart, width = 900, height = 560): string {
       parts.push(`<circle cx="${X(mk.at[0])}" cy="${Y(mk.at[1])}" r="5" fill="${s.color}"/>`);
       parts.push(`<text x="${X(mk.at[0]) + 8}" y="${Y(mk.at[1]) + 16}" font-size="12" fill="${s.color}" font-family="DejaVu Sans, sans-serif">${esc(mk.label)}</text>`);
     }
-    const ly = m.t + h - 20 - i * 20;
-    parts.push(`<line x1="${m.l + w - 260}" y1="${ly}" x2="${m.l + w - 230}" y2="${ly}" stroke="${s.color}" stroke-width="3"/>`);
-    parts.push(`<text x="${m.l + w - 224}" y="${ly + 4}" font-size="13" font-family="DejaVu Sans, sans-serif">${esc(s.name)}</text>`);
+    const ly = m.t + 20 + i * 20;
+    parts.push(`<line x1="${m.l + w - 400}" y1="${ly}" x2="${m.l + w - 370}" y2="${ly}" stroke="${s.color}" stroke-width="3"/>`);
+    parts.push(`<text x="${m.l + w - 364}" y="${ly + 4}" font-size="13" font-family="DejaVu Sans, sans-serif">${esc(s.name)}</text>`);
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join('')}</svg>`;
 }
