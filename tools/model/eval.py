@@ -1,5 +1,19 @@
 """Evaluate the EXPORTED quantized ONNX model (onnxruntime directly, greedy decoding with the merged decoder's
-KV cache, the way transformers.js runs it) on FAQs the model never saw:
+KV cache, the way transformers.js runs it) on FAQs the model never saw.
+
+--mode pointer (default; the shipped model): the model emits "[n]" = the number of the context entry that answers,
+"[0]" = none does. The leading [n] is parsed from the generated text (anything else = abstain) and the reply is
+entry n's answer verbatim. Sets:
+  (a) demo FAQ paraphrases, context = right entry + 2 overlap distractors (construction below, unchanged);
+      pointer accuracy = share of questions whose pointer is the right entry (then the reply is an exact match);
+      "reply_ok" = exact match or token F1 >= 0.8 of the reply (the product requirement; abstain = not ok)
+  (b) held-out synthetic companies (data/heldout/val.jsonl): in-scope rows and rows without the right entry
+  (c) abstention: the demo questions of (a) with the right entry removed (the 2 distractors, same order): [0] rate
+  (d) baselines on (a): always [1] (the context order is a seeded shuffle, so this is chance), the entry with the
+      largest word overlap with the question (FAQ question only, and question + answer; ties: the first entry),
+      and, for reference, the same overlap over the whole English demo FAQ (top-1, ties by id)
+
+--mode answer (the earlier design, target = answer text):
 
   (a) held-out synthetic companies (make_data.py's validation companies: same templates, new companies/values)
   (b) the demo FAQ config/demo-faq.yaml (English entries only): every `alternates` paraphrase as the question,
@@ -10,7 +24,7 @@ Reports exact match, share with token F1 >= 0.8, mean token F1 and mean latency 
 tools/model/eval_results.json and models/kvcache-t5-faq/expected.json (3 fixed demo inputs with their greedy
 outputs, for the TypeScript runtime test; also checked against the no-cache decoder).
 
-Usage: python eval.py [--model ../../models/kvcache-t5-faq] [--synthetic-n 150] [--threads 2]
+Usage: python eval.py [--model ../../models/kvcache-t5-faq] [--mode pointer|answer] [--synthetic-n 400] [--threads 2]
 """
 
 import argparse
@@ -29,6 +43,15 @@ import yaml
 from transformers import T5TokenizerFast
 
 from format import MAX_INPUT_TOKENS, MAX_TARGET_TOKENS, build_input, norm
+
+POINTER_MAX_NEW = 8  # "[n]" is 4 tokens + </s>; the product may pass more, the model stops at </s>
+POINTER = re.compile(r"^\s*\[(\d+)\]")
+
+
+def parse_pointer(text):
+    """The product's rule: the leading [n] of the generated text; 0 (abstain) when there is none."""
+    m = POINTER.match(text)
+    return int(m.group(1)) if m else 0
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -170,11 +193,178 @@ def demo_cases(path, seed=7):
             ranked = sorted(others, key=lambda o: (-len(qw & words(o["question"] + " " + o["answer"])), o["id"]))
             ctx = [e] + ranked[:2]
             random.Random(f"{seed}-{e['id']}-{ai}").shuffle(ctx)
+            pos = ctx.index(e) + 1
+            noright = [c for c in ctx if c is not e]  # (c): the same question without the right entry
             cases.append({"id": e["id"], "alt": ai, "question": alt,
                           "context_ids": [c["id"] for c in ctx],
                           "input": build_input(alt, [(c["question"], c["answer"]) for c in ctx]),
-                          "target": norm(e["answer"]), "answers": [norm(c["answer"]) for c in ctx]})
+                          "target": norm(e["answer"]), "answers": [norm(c["answer"]) for c in ctx],
+                          "pointer": pos, "ctx_questions": [norm(c["question"]) for c in ctx],
+                          "input_noright": build_input(alt, [(c["question"], c["answer"]) for c in noright]),
+                          # rank of the right entry among all English entries by word overlap with the
+                          # FAQ question (ties: by id), i.e. a lexical retriever's top-1 over the whole FAQ
+                          "overlap_rank_in_faq": 1 + sum(
+                              (-len(qw & words(o["question"])), o["id"]) < (-len(qw & words(e["question"])), e["id"])
+                              for o in others)})
     return cases, len(en), len(faq)
+
+
+def run_pointer(model, tok, inputs, max_new=POINTER_MAX_NEW):
+    """Greedy pointer outputs for a list of input strings: (texts, parsed pointers, output ids, latencies)."""
+    texts, ptrs, outs, lat = [], [], [], []
+    for inp in inputs:
+        ids = tok(inp).input_ids
+        if len(ids) > MAX_INPUT_TOKENS:
+            ids = ids[:MAX_INPUT_TOKENS - 1] + [tok.eos_token_id]
+        t0 = time.perf_counter()
+        out = model.greedy(ids, max_new=max_new)
+        lat.append(time.perf_counter() - t0)
+        txt = tok.decode(out, skip_special_tokens=True).strip()
+        texts.append(txt)
+        ptrs.append(parse_pointer(txt))
+        outs.append(out)
+    return texts, ptrs, outs, lat
+
+
+def context_answers(inp):
+    return re.findall(r"\[\d+\] .*? => (.*?)(?= \[\d+\] |$)", inp)
+
+
+def context_questions(inp):
+    return re.findall(r"\[\d+\] (.*?) => ", inp.split(" context: ", 1)[1])
+
+
+def pointer_summary(label, gold, pred, inputs, targets, lat, texts):
+    """gold/pred: pointers (0 = none). Reply = answer of entry pred (abstain when 0 or out of range)."""
+    n = len(gold)
+    inscope = [i for i in range(n) if gold[i]]
+    none = [i for i in range(n) if not gold[i]]
+    res = {"set": label, "n": n, "n_in_scope": len(inscope), "n_without_right_entry": len(none)}
+    if inscope:
+        ok, reply_ok, abst, oor = 0, 0, 0, 0
+        for i in inscope:
+            ans = context_answers(inputs[i])
+            p = pred[i]
+            ok += p == gold[i]
+            if p == 0:
+                abst += 1
+            elif p > len(ans):
+                oor += 1
+            else:
+                reply = ans[p - 1]
+                reply_ok += reply == targets[i] or f1(reply, targets[i]) >= 0.8
+        k = len(inscope)
+        res.update({"pointer_accuracy": ok / k, "reply_em_or_f1_ge_0.8": reply_ok / k,
+                    "abstained": abst / k, "pointer_out_of_range": oor / k})
+    if none:
+        res["none_rate_without_right_entry"] = sum(pred[i] == 0 for i in none) / len(none)
+    res["unparseable_outputs"] = sum(not POINTER.match(t) for t in texts)
+    res["mean_latency_ms"] = 1000 * float(np.mean(lat))
+    res["p90_latency_ms"] = 1000 * float(np.percentile(lat, 90))
+    print(json.dumps(res), flush=True)
+    return res
+
+
+def overlap_pick(question, entry_texts):
+    qw = words(question)
+    scores = [len(qw & words(t)) for t in entry_texts]
+    return 1 + scores.index(max(scores))  # ties: the first entry
+
+
+def main_pointer(args, tok, model):
+    rows = [json.loads(l) for l in open(args.heldout, encoding="utf-8")]
+    if "pointer" not in rows[0]:
+        sys.exit(f"{args.heldout} has no pointer targets: regenerate it with make_data.py --out "
+                 f"{os.path.dirname(args.heldout)} --train-companies 1 --per-company 1")
+    random.Random(11).shuffle(rows)
+    rows = rows[:args.synthetic_n]
+    texts, ptrs, _, lat = run_pointer(model, tok, [r["input"] for r in rows])
+    r_syn = pointer_summary("(b) synthetic held-out companies (k = 2-5; rows without the right entry included)",
+                            [r["pointer"] for r in rows], ptrs, [r["input"] for r in rows],
+                            [r["answer"] or "" for r in rows], lat, texts)
+    qs = [re.match(r"question: (.*?) context: ", r["input"]).group(1) for r in rows]
+    ins = [i for i, r in enumerate(rows) if r["pointer"]]
+    r_syn["baseline_overlap_faq_question"] = float(np.mean(
+        [overlap_pick(qs[i], context_questions(rows[i]["input"])) == rows[i]["pointer"] for i in ins]))
+
+    demo, n_en, n_all = demo_cases(args.faq)
+    texts, ptrs, outs, lat = run_pointer(model, tok, [c["input"] for c in demo])
+    for c, t, p, o in zip(demo, texts, ptrs, outs):
+        c["output"], c["output_pointer"], c["output_ids"] = t, p, o
+    r_demo = pointer_summary(f"(a) demo FAQ paraphrases, right entry + 2 overlap distractors "
+                             f"({n_en} of {n_all} entries are English)",
+                             [c["pointer"] for c in demo], ptrs, [c["input"] for c in demo],
+                             [c["target"] for c in demo], lat, texts)
+    t2, p2, _, lat2 = run_pointer(model, tok, [c["input_noright"] for c in demo])
+    for c, t in zip(demo, t2):
+        c["output_noright"] = t
+    r_abst = pointer_summary("(c) demo FAQ paraphrases with the right entry removed (2 distractors)",
+                             [0] * len(demo), p2, [c["input_noright"] for c in demo], [""] * len(demo), lat2, t2)
+    base = {
+        "always_[1]": float(np.mean([c["pointer"] == 1 for c in demo])),
+        "overlap_with_faq_question": float(np.mean(
+            [overlap_pick(c["question"], c["ctx_questions"]) == c["pointer"] for c in demo])),
+        "overlap_with_faq_question_and_answer": float(np.mean(
+            [overlap_pick(c["question"], [q + " " + a for q, a in zip(c["ctx_questions"], c["answers"])])
+             == c["pointer"] for c in demo])),
+        "overlap_with_faq_question_top1_over_whole_faq": float(np.mean([c["overlap_rank_in_faq"] == 1 for c in demo])),
+        "model_right_where_overlap_with_faq_question_wrong": None,
+    }
+    wrong = [c for c in demo if overlap_pick(c["question"], c["ctx_questions"]) != c["pointer"]]
+    if wrong:
+        base["model_right_where_overlap_with_faq_question_wrong"] = (
+            f"{sum(c['output_pointer'] == c['pointer'] for c in wrong)}/{len(wrong)}")
+    r_base = {"set": "(d) baselines on (a), same contexts", **base}
+    print(json.dumps(r_base), flush=True)
+
+    # KV cache vs no cache (decoder_model_quantized.onnx): latency and agreement on the first 24 demo cases
+    t_c, t_n, agree = [], [], 0
+    for c in demo[:24]:
+        ids = tok(c["input"]).input_ids
+        t0 = time.perf_counter()
+        a = model.greedy(ids, max_new=POINTER_MAX_NEW)
+        t_c.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        b = model.greedy_nocache(ids, max_new=POINTER_MAX_NEW)
+        t_n.append(time.perf_counter() - t0)
+        agree += a == b
+    r_kv = {"n": len(t_c), "with_cache_ms": 1000 * float(np.mean(t_c)), "without_cache_ms": 1000 * float(np.mean(t_n)),
+            "same_output": agree}
+    print(json.dumps({"kv_cache": r_kv}), flush=True)
+
+    wrong_demo = [c for c in demo if c["output_pointer"] != c["pointer"]]
+    results = {"model": os.path.relpath(args.model, ROOT), "mode": "pointer", "threads": args.threads,
+               "max_new_tokens": POINTER_MAX_NEW, "demo": r_demo, "synthetic": r_syn, "demo_abstention": r_abst,
+               "demo_baselines": r_base, "kv_cache": r_kv,
+               "demo_examples": [{k: c[k] for k in ("id", "question", "context_ids", "pointer", "output",
+                                                    "output_noright")} for c in demo[:12]],
+               "demo_errors": [{k: c[k] for k in ("id", "question", "context_ids", "pointer", "output")}
+                               for c in wrong_demo]}
+    json.dump(results, open(args.results, "w"), indent=1, ensure_ascii=False)
+
+    if not args.no_expected:
+        exp = []
+        for eid, ai in EXPECTED_CASES:
+            c = next(x for x in demo if x["id"] == eid and x["alt"] == ai)
+            ids = tok(c["input"]).input_ids
+            out = model.greedy(ids, max_new=MAX_TARGET_TOKENS)  # what the TypeScript test runs (128)
+            assert out == c["output_ids"], "output differs between max_new_tokens 8 and 128"
+            nocache = model.greedy_nocache(ids, max_new=MAX_TARGET_TOKENS)
+            exp.append({"question": c["question"], "faq_ids_in_context_order": c["context_ids"],
+                        "input": c["input"], "input_ids": ids, "expected_output": c["output"],
+                        "expected_output_ids": c["output_ids"], "right_answer": c["target"],
+                        "right_pointer": "[%d]" % c["pointer"],
+                        "model_is_right": c["output_pointer"] == c["pointer"],
+                        "no_cache_decoder_agrees": nocache == c["output_ids"]})
+        doc = {"about": "Greedy decoding (max_new_tokens=%d, dtype q8 = onnx/*_quantized.onnx) of the exported model; "
+                        "the Node runtime must reproduce expected_output exactly for input. The model is a pointer "
+                        "model: expected_output is \"[n]\" (n = 1-based context entry whose answer is the reply, "
+                        "[0] = none); right_answer is the answer of the right entry." % MAX_TARGET_TOKENS,
+               "generation": {"do_sample": False, "num_beams": 1, "max_new_tokens": MAX_TARGET_TOKENS},
+               "cases": exp}
+        json.dump(doc, open(os.path.join(args.model, "expected.json"), "w"), indent=1, ensure_ascii=False)
+        print("expected.json:", [(e["question"], e["expected_output"], e["right_pointer"], e["no_cache_decoder_agrees"])
+                                 for e in exp])
 
 
 def main():
@@ -182,7 +372,8 @@ def main():
     ap.add_argument("--model", default=os.path.join(ROOT, "models", "kvcache-t5-faq"))
     ap.add_argument("--faq", default=os.path.join(ROOT, "config", "demo-faq.yaml"))
     ap.add_argument("--heldout", default=os.path.join(HERE, "data", "heldout", "val.jsonl"))
-    ap.add_argument("--synthetic-n", type=int, default=150)
+    ap.add_argument("--mode", choices=["pointer", "answer"], default="pointer")
+    ap.add_argument("--synthetic-n", type=int, default=0, help="0 = 400 rows (pointer) / 150 (answer)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--results", default=os.path.join(HERE, "eval_results.json"))
     ap.add_argument("--no-expected", action="store_true")
@@ -193,6 +384,10 @@ def main():
                         "--train-companies", "1", "--per-company", "1"], check=True)
     tok = T5TokenizerFast.from_pretrained(args.model)
     model = OnnxT5(args.model, args.threads)
+    if args.mode == "pointer":
+        args.synthetic_n = args.synthetic_n or 400
+        return main_pointer(args, tok, model)
+    args.synthetic_n = args.synthetic_n or 150
 
     rows = [json.loads(l) for l in open(args.heldout, encoding="utf-8")]
     random.Random(11).shuffle(rows)

@@ -7,7 +7,10 @@
      Written as onnx/*_quantized.onnx, which transformers.js loads for dtype 'q8'.
   3. config.json, generation_config.json and the tokenizer files are copied next to onnx/.
 
-Usage: python export.py --ckpt runs/gpu2 [--out ../../models/kvcache-t5-faq]
+generation_config.json: greedy; max_new_tokens 8 for a pointer model (--mode pointer, the default: the output is
+"[n]" = 4 tokens + </s>), 128 for an answer-text model (--mode answer). The product passes its own max_new_tokens.
+
+Usage: python export.py --ckpt runs/pointer/best [--mode pointer|answer] [--out ../../models/kvcache-t5-faq]
 """
 
 import argparse
@@ -28,6 +31,7 @@ OUT_FILES = {  # fp32 name -> quantized name in onnx/
     "decoder_model_merged.onnx": "decoder_model_merged_quantized.onnx",
     "decoder_model.onnx": "decoder_model_quantized.onnx",
 }
+POINTER_MAX_NEW_TOKENS = 8
 GEN_CONFIG = {"decoder_start_token_id": 0, "eos_token_id": 1, "pad_token_id": 0, "max_new_tokens": MAX_TARGET_TOKENS,
               "do_sample": False, "num_beams": 1}
 
@@ -37,7 +41,10 @@ def main():
     ap.add_argument("--ckpt", required=True)
     ap.add_argument("--out", default=os.path.join(ROOT, "models", "kvcache-t5-faq"))
     ap.add_argument("--fp32", default=os.path.join(HERE, "export_fp32"))
+    ap.add_argument("--mode", choices=["pointer", "answer"], default="pointer")
     args = ap.parse_args()
+    if args.mode == "pointer":
+        GEN_CONFIG["max_new_tokens"] = POINTER_MAX_NEW_TOKENS
 
     # clean HF checkpoint (model + tokenizer + generation config) to export from
     src = os.path.join(args.fp32, "hf")

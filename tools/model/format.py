@@ -8,7 +8,8 @@ The TypeScript side must build exactly the same string (see models/kvcache-t5-fa
   become one space and the ends are trimmed.
 * Entries are numbered from 1, in the order given (the retriever's order; in training the order is random).
 * One space separates the parts; there is no trailing space.
-* The target is the right entry's answer, whitespace-normalised, copied verbatim.
+* The target (make_data.py) is "[n]", the number of the entry that answers ("[0]" = none), or with
+  --target answer the right entry's answer, whitespace-normalised, copied verbatim.
 """
 
 import re

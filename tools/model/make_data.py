@@ -3,12 +3,24 @@
 Every company, FAQ entry and value is invented here from tools/model/templates.txt and a fixed seed.
 The demo FAQ (config/demo-faq.yaml) and ../shared/data are never read.
 
+Targets (--target):
+  pointer (default)  target = "[n]", the 1-based number of the context entry that answers the question; in
+                     --none-share (15 %) of the examples the right entry is left out of the context (2-5
+                     distractors, mostly hard negatives) and the target is "[0]" (no entry answers: abstain).
+                     The product replies with entry n's answer verbatim (the model points, code copies).
+                     --easy-share (0.6) of the TRAINING examples are easy (2-3 entries, random distractors,
+                     half of the questions in the FAQ's wording): a curriculum; validation has none.
+  answer             target = the right entry's answer text (the original design; no "[0]" examples).
+The input string is the same in both modes (format.build_input).
+
 Output (tools/model/data/):
-  train.jsonl, val.jsonl   {"input": ..., "target": ..., "company": ..., "k": ...}
+  train.jsonl, val.jsonl   {"input": ..., "target": ..., "pointer": n (0 = none), "answer": right answer or null,
+                            "company": ..., "k": ...}
   companies_train.json, companies_val.json   the generated FAQs (for inspection)
   corpus.txt               text for training the tokenizer (train companies only)
 
-Usage: python make_data.py [--train-companies 600] [--val-companies 40] [--per-company 160] [--seed 1234]
+Usage: python make_data.py [--target pointer|answer] [--none-share 0.15] [--easy-share 0.6] [--train-companies 600] [--val-companies 40]
+                          [--per-company 160] [--seed 1234]
 """
 
 import argparse
@@ -22,6 +34,8 @@ from format import build_input, norm
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MAX_INPUT_CHARS = 1150  # keeps inputs under ~384 tokens with the trained tokenizer
+TARGET = "pointer"  # --target: "pointer" ([n] / [0]) or "answer" (the answer text)
+NONE_SHARE = 0.15  # --none-share: pointer mode, share of examples without the right entry (target "[0]")
 NOISE = 0.0  # --noise: share of training answers with random word substitutions (forces copying over recall)
 _WORDPOOL = []
 
@@ -284,25 +298,33 @@ def user_question(rng, entry):
     return norm(q)
 
 
-def make_example(rng, company, others):
+def make_example(rng, company, others, easy=0.0):
     entries = company["entries"]
     right = rng.choice(entries)
-    q = user_question(rng, right)
-    k = rng.choices([2, 3, 4, 5], weights=[20, 40, 22, 18])[0]
+    is_easy = bool(easy) and rng.random() < easy
+    # easy example (pointer curriculum): half of the questions are the FAQ wording or a variant of it, contexts are
+    # shorter (2-3 entries) and the distractors are random entries of the same FAQ instead of hard negatives
+    q = norm(rng.choice([right["question"]] + right["variants"])) if is_easy and rng.random() < 0.5 \
+        else user_question(rng, right)
+    none = TARGET == "pointer" and rng.random() < NONE_SHARE
+    k = rng.choices([2, 3], weights=[60, 40])[0] if is_easy else rng.choices([2, 3, 4, 5], weights=[20, 40, 22, 18])[0]
     qw = words(q)
     scored = sorted((-(len(qw & words(e["question"] + " " + e["answer"])) + rng.random() * 0.5), j)
                     for j, e in enumerate(entries) if e is not right)
     cand = [entries[j] for _, j in scored]
+    if is_easy:
+        rng.shuffle(cand)
     distract = []
-    for _ in range(k - 1):
+    for _ in range(k if none else k - 1):  # without the right entry: k distractors (2-5)
         if rng.random() < 0.1:
             oc = rng.choice(others)
-            distract.append(rng.choice(oc["entries"]))
+            pool = [e for e in oc["entries"] if e["topic"] != right["topic"]] if TARGET == "pointer" else oc["entries"]
+            distract.append(rng.choice(pool))  # pointer mode: never the same topic (it would answer too)
         else:
             # mostly the top-ranked (hard) ones, sometimes any
             pick = cand.pop(0) if (rng.random() < 0.75 or len(cand) < 2) else cand.pop(rng.randrange(len(cand)))
             distract.append(pick)
-    ctx = distract + [right]
+    ctx = distract if none else distract + [right]
     rng.shuffle(ctx)
     pairs = [(e["question"], e["answer"]) for e in ctx]
     inp = build_input(q, pairs)
@@ -311,7 +333,10 @@ def make_example(rng, company, others):
         ctx.pop(drop)
         pairs = [(e["question"], e["answer"]) for e in ctx]
         inp = build_input(q, pairs)
-    return {"input": inp, "target": right["answer"], "company": company["name"], "k": len(pairs)}
+    n = 0 if none else next(i for i, e in enumerate(ctx, start=1) if e is right)
+    target = f"[{n}]" if TARGET == "pointer" else right["answer"]
+    return {"input": inp, "target": target, "pointer": n, "answer": None if none else right["answer"],
+            "company": company["name"], "k": len(pairs)}
 
 
 def main():
@@ -322,6 +347,15 @@ def main():
     ap.add_argument("--val-per-company", type=int, default=25)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--noise", type=float, default=0.0, help="share of train answers with random word substitutions")
+    ap.add_argument("--target", choices=["pointer", "answer"], default="pointer",
+                    help="pointer: target [n] (entry number, [0] = none); answer: the answer text")
+    ap.add_argument("--none-share", type=float, default=0.15,
+                    help="pointer mode: share of examples whose context lacks the right entry (target [0])")
+    ap.add_argument("--easy-share", type=float, default=None,
+                    help="share of training examples (not validation) that are easy: 2-3 entries, random distractors "
+                         "of the same FAQ instead of mostly hard negatives, half of the questions in the FAQ's own "
+                         "wording; an easier signal for the pointer model to start from (default 0.6 for "
+                         "--target pointer, 0 for answer)")
     ap.add_argument("--out", default=os.path.join(HERE, "data"))
     args = ap.parse_args()
 
@@ -329,7 +363,10 @@ def main():
     domains = [d for d in templates if d != "generic"]
     rng = random.Random(args.seed)
     used = set()
-    global NOISE
+    global NOISE, TARGET, NONE_SHARE
+    TARGET, NONE_SHARE = args.target, args.none_share
+    if args.easy_share is None:
+        args.easy_share = 0.6 if args.target == "pointer" else 0.0
     _WORDPOOL.extend(sorted({w for d in templates.values() for b in d for t in b["A"] + b["Q"] + b["P"]
                              for w in t.split() if "{" not in w}))
     # held-out companies first, from their own seed, so they are the same whatever the training settings
@@ -340,16 +377,16 @@ def main():
     train_cos = [make_company(rng, domains[i % len(domains)], templates, used) for i in range(args.train_companies)]
     os.makedirs(args.out, exist_ok=True)
 
-    def write(name, cos, per, pool, rng=rng):
+    def write(name, cos, per, pool, rng=rng, easy=0.0):
         n = 0
         with open(os.path.join(args.out, name), "w", encoding="utf-8") as f:
             for c in cos:
                 for _ in range(per):
-                    f.write(json.dumps(make_example(rng, c, pool), ensure_ascii=False) + "\n")
+                    f.write(json.dumps(make_example(rng, c, pool, easy), ensure_ascii=False) + "\n")
                     n += 1
         return n
 
-    ntr = write("train.jsonl", train_cos, args.per_company, train_cos)
+    ntr = write("train.jsonl", train_cos, args.per_company, train_cos, easy=args.easy_share)
     # shuffle train lines deterministically
     lines = open(os.path.join(args.out, "train.jsonl"), encoding="utf-8").readlines()
     random.Random(args.seed + 1).shuffle(lines)
@@ -364,7 +401,8 @@ def main():
                 for p in e["paraphrases"]:
                     f.write(p + "\n")
         f.write("question: context: [1] [2] [3] [4] [5] [6] =>\n")
-    print(f"train: {ntr} examples from {len(train_cos)} companies; val: {nva} from {len(val_cos)} held-out companies")
+    print(f"train: {ntr} examples from {len(train_cos)} companies; val: {nva} from {len(val_cos)} held-out companies"
+          f" (target: {args.target})")
 
 
 if __name__ == "__main__":

@@ -2,11 +2,19 @@
 
 Checkpoints (runs/<name>/):
   last/   model + tokenizer + train_state.pt (optimizer, step) every --save-every steps; --resume continues from it
-  best/   model + tokenizer with the best validation exact-match so far (this is what export.py takes)
-Log lines: step, loss, lr, seconds per step; "eval" lines with exact match on held-out companies.
+  best/   model + tokenizer with the best validation score so far (this is what export.py takes)
+Log lines: step, loss, lr, seconds per step; "eval" lines on held-out companies.
+
+Targets: if every training target is a pointer "[n]" (make_data.py --target pointer, the default), validation
+measures pointer accuracy: greedy decoding of a few tokens, the leading "[n]" parsed from the text (anything
+unparseable counts as "[0]" = abstain), compared with the right entry's number; "best" keeps the highest accuracy
+over all validation examples (in-scope ones and those whose right entry was left out, target "[0]"); the log also
+shows the two parts. Target length is capped at --max-target (default 8 for pointers, 128 for answers).
+Otherwise (answer targets) validation is exact match of the answer text, as before.
 
 Usage:
   python train.py --name main --minutes 50            # CPU, stops by wall-clock budget or --steps
+  python train.py --name pointer --init runs/gpu1 --minutes 60   # start from a checkpoint's weights
   python train.py --name smoke --minutes 2 --eval-every 50 --eval-n 16
 """
 
@@ -15,6 +23,7 @@ import json
 import math
 import os
 import random
+import re
 import time
 
 import numpy as np
@@ -42,9 +51,22 @@ def load_jsonl(path, limit=None):
     return out
 
 
-def encode(tok, rows):
+POINTER = re.compile(r"^\s*\[(\d+)\]")
+
+
+def parse_pointer(text):
+    """The leading [n] of a generated text as an int; 0 (abstain) when there is none."""
+    m = POINTER.match(text)
+    return int(m.group(1)) if m else 0
+
+
+def is_pointer_data(rows):
+    return all(re.fullmatch(r"\[\d+\]", r["target"]) for r in rows)
+
+
+def encode(tok, rows, max_target=MAX_TARGET_TOKENS):
     enc = tok([r["input"] for r in rows], max_length=MAX_INPUT_TOKENS, truncation=True).input_ids
-    lab = tok([r["target"] for r in rows], max_length=MAX_TARGET_TOKENS, truncation=True).input_ids
+    lab = tok([r["target"] for r in rows], max_length=max_target, truncation=True).input_ids
     return list(zip(enc, lab))
 
 
@@ -76,17 +98,31 @@ def collate(data, ids, device):
 
 
 @torch.no_grad()
-def evaluate(model, tok, rows, device, bs=32):
+def evaluate(model, tok, rows, device, bs=32, pointer=False, max_new=MAX_TARGET_TOKENS):
+    """Answer mode: exact match. Pointer mode: (accuracy over all, accuracy in scope, [0] rate without the right
+    entry); the first number is the one "best" follows."""
     model.eval()
-    em = 0
+    em, ok_in, n_in, ok_none, n_none = 0, 0, 0, 0, 0
     for s in range(0, len(rows), bs):
         part = rows[s:s + bs]
         enc = tok([r["input"] for r in part], max_length=MAX_INPUT_TOKENS, truncation=True, padding=True,
                   return_tensors="pt").to(device)
-        out = model.generate(**enc, max_new_tokens=MAX_TARGET_TOKENS, do_sample=False, num_beams=1)
+        out = model.generate(**enc, max_new_tokens=max_new, do_sample=False, num_beams=1)
         preds = tok.batch_decode(out, skip_special_tokens=True)
-        em += sum(p.strip() == r["target"] for p, r in zip(preds, part))
+        for p, r in zip(preds, part):
+            if pointer:
+                gold = parse_pointer(r["target"])
+                hit = parse_pointer(p) == gold
+                em += hit
+                if gold:
+                    ok_in, n_in = ok_in + hit, n_in + 1
+                else:
+                    ok_none, n_none = ok_none + hit, n_none + 1
+            else:
+                em += p.strip() == r["target"]
     model.train()
+    if pointer:
+        return em / max(1, len(rows)), ok_in / max(1, n_in), ok_none / max(1, n_none)
     return em / max(1, len(rows))
 
 
@@ -136,6 +172,8 @@ def main():
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast (GPU)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--init", default="", help="start from the weights of this checkpoint (fresh optimizer)")
+    ap.add_argument("--max-target", type=int, default=0,
+                    help="cap on target tokens (0 = 8 for pointer targets, %d for answers)" % MAX_TARGET_TOKENS)
     args = ap.parse_args()
 
     t_start = time.time()
@@ -150,7 +188,10 @@ def main():
     val_rows = load_jsonl(os.path.join(args.data, "val.jsonl"))
     random.Random(7).shuffle(val_rows)
     val_rows = val_rows[:args.eval_n]
-    data = encode(tok, train_rows)
+    pointer = is_pointer_data(train_rows)
+    max_target = args.max_target or (8 if pointer else MAX_TARGET_TOKENS)
+    print(f"targets: {'pointer [n]' if pointer else 'answer text'}, max {max_target} tokens", flush=True)
+    data = encode(tok, train_rows, max_target)
     print(f"encoded {len(data)} train examples in {time.time() - t_start:.0f}s; "
           f"mean input {np.mean([len(a) for a, _ in data]):.0f} tok, max {max(len(a) for a, _ in data)}; "
           f"mean target {np.mean([len(b) for _, b in data]):.0f}", flush=True)
@@ -161,7 +202,7 @@ def main():
         model = T5ForConditionalGeneration.from_pretrained(last)
         st = torch.load(os.path.join(last, "train_state.pt"), weights_only=False)
         step, best = st["step"], st["best"]
-        print(f"resumed at step {step}, best EM {best:.3f}", flush=True)
+        print(f"resumed at step {step}, best {best:.3f}", flush=True)
     elif args.init:
         st = None
         model = T5ForConditionalGeneration.from_pretrained(args.init)
@@ -220,16 +261,23 @@ def main():
             done = True
         if step % args.eval_every == 0 or done:
             t0 = time.time()
-            em = evaluate(model, tok, val_rows, device)
-            print(f"eval step {step} val_em {em:.3f} (n={len(val_rows)}, {time.time() - t0:.0f}s)", flush=True)
+            if pointer:
+                em, acc_in, acc_none = evaluate(model, tok, val_rows, device, pointer=True, max_new=max_target)
+                info = {"step": step, "val_pointer_acc": em, "val_acc_in_scope": acc_in, "val_none_rate": acc_none}
+                print(f"eval step {step} val_pointer_acc {em:.3f} in_scope {acc_in:.3f} none_correct {acc_none:.3f} "
+                      f"(n={len(val_rows)}, {time.time() - t0:.0f}s)", flush=True)
+            else:
+                em = evaluate(model, tok, val_rows, device)
+                info = {"step": step, "val_em": em}
+                print(f"eval step {step} val_em {em:.3f} (n={len(val_rows)}, {time.time() - t0:.0f}s)", flush=True)
             if em >= best:
                 best = em
                 save(model, tok, os.path.join(run, "best"))
-                json.dump({"step": step, "val_em": em}, open(os.path.join(run, "best", "best.json"), "w"))
+                json.dump(info, open(os.path.join(run, "best", "best.json"), "w"))
                 print(f"new best {em:.3f} at step {step}", flush=True)
         if step % args.save_every == 0 or done:
             save(model, tok, last, {"step": step, "best": best, "opt": opt.state_dict()})
-    print(f"done: {step} steps in {(time.time() - t_start) / 60:.1f} min, best val EM {best:.3f}", flush=True)
+    print(f"done: {step} steps in {(time.time() - t_start) / 60:.1f} min, best val {'pointer acc' if pointer else 'EM'} {best:.3f}", flush=True)
 
 
 if __name__ == "__main__":
