@@ -122,6 +122,11 @@ export class AnswerCache {
     return (await this.readEntry(tenant, id, true)) ?? (await this.readEntry(tenant, id, false));
   }
 
+  /** The tenant whose FAQ answers this tenant: its own, or the default FAQ when it has none. */
+  async faqTenant(tenant: string): Promise<string> {
+    return tenant === DEFAULT_TENANT || (await this.hasOwnFaq(tenant)) ? tenant : DEFAULT_TENANT;
+  }
+
   private async hasOwnFaq(tenant: string): Promise<boolean> {
     const cached = this.ownFaq.get(tenant);
     if (cached !== undefined) return cached;

@@ -53,13 +53,6 @@ export class SemanticLayer implements SemanticMatcher {
     return this.embedder.name;
   }
 
-  /** The tenant whose FAQ answers this tenant: its own, or the default FAQ when it has none. */
-  async sourceTenant(tenant: string): Promise<string> {
-    if (tenant === DEFAULT_TENANT) return tenant;
-    const own = await this.cache.store.get<{ count: number }>(keys.faqMeta(tenant));
-    return (own?.count ?? 0) > 0 ? tenant : DEFAULT_TENANT;
-  }
-
   private async stampOf(tenant: string): Promise<{ stamp: string; thresholds: Thresholds }> {
     const [meta, th] = await this.cache.store.getMany<{ rev?: string; updatedAt?: number } & Thresholds>([keys.faqMeta(tenant), keys.thresholds(tenant)]);
     const m = meta as { rev?: string; updatedAt?: number } | undefined;
@@ -169,7 +162,7 @@ export class SemanticLayer implements SemanticMatcher {
     let source: string;
     let b: Built;
     try {
-      source = await this.sourceTenant(tenant);
+      source = await this.cache.faqTenant(tenant);
       b = await this.indexFor(source);
     } catch (err) {
       // Store down: the index already in memory still answers paraphrases.
