@@ -39,6 +39,7 @@ export class L1Store implements KvStore {
   readonly atomicApply;
   readonly persistent;
   readonly keyv;
+  readonly redis;
   private readonly l1: LRUCache<string, { v: unknown }>;
   /** Per-key write counters: a read that raced a write (here or on another replica) is not cached. */
   private readonly versions = new LRUCache<string, number>({ max: 100_000 });
@@ -58,6 +59,7 @@ export class L1Store implements KvStore {
     this.atomicApply = inner.atomicApply;
     this.persistent = inner.persistent;
     this.keyv = inner.keyv;
+    this.redis = inner.redis;
     this.l1 = new LRUCache({ max: o.max, ttl: o.ttlMs });
     o.subscriber.on('ready', () => {
       // A re-subscription after a drop: messages may have been missed while it was down.
@@ -141,7 +143,11 @@ export class L1Store implements KvStore {
    */
   private async written(ops: StoreOp[], ok: boolean): Promise<void> {
     for (const op of ops) {
-      this.drop(op.key);
+      if (ok || op.op === 'delete') this.drop(op.key);
+      // A failed set leaves the L1 copy: during an outage it is what still answers, and a failed write-behind
+      // hit count must not take a FAQ answer away. Reads in flight are still kept out (the write may have
+      // landed before the failure); a failed delete drops the copy, so nothing removed is ever served.
+      else this.versions.set(op.key, (this.versions.get(op.key) ?? 0) + 1);
       if (ok && op.op === 'set' && CACHED.test(op.key)) this.l1.set(op.key, { v: op.value });
     }
     const shared = ops.map((o) => o.key).filter((k) => CACHED.test(k));
