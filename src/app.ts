@@ -56,7 +56,7 @@ export async function openApp(config: Config, deps: AppDeps = {}): Promise<App> 
   const store = deps.store ?? (await openStore(config.store, config.dataDir, { commandTimeoutMs: config.storeTimeoutMs, l1: { max: config.l1Max, ttlMs: config.l1TtlMs } }));
   const recovered = await recoverJournals(store);
   if (recovered.length > 0) logger.warn({ tenants: recovered }, 'rolled forward an interrupted FAQ preload');
-  const stats = new StatsRecorder(store, clock, config.statsFlushMs);
+  const stats = new StatsRecorder(store, clock, config.statsFlushMs, logger);
   const cache = new AnswerCache({ store, clock, stats, ttlMs: config.ttlMs, maxEntries: config.maxEntries });
   let embedder: Embedder | null = null;
   if (deps.withEmbedder && deps.semantic === undefined && config.embedModel !== 'none') {

@@ -22,6 +22,8 @@ export interface StatsReport {
   feedback: { up: number; down: number; removed: number };
   generation: { calls: number; meanQueueMs: number | null; meanModelMs: number | null; modelP95Ms: number | null };
   reviews: Array<{ at: string; entryId: string; source: string; question: string; user: string; removed: boolean }>;
+  /** Store outages as the statistics saw them: lookups written late (held in memory), and log items lost. */
+  outages: { failedWrites: number; lookupsWrittenLate: number; lostUnanswered: number; lostReviews: number };
 }
 
 const round = (n: number | null, d = 3) => (n === null ? null : Math.round(n * 10 ** d) / 10 ** d);
@@ -76,6 +78,12 @@ export function buildReport(
       .slice(-10)
       .reverse()
       .map((r) => ({ at: new Date(r.at).toISOString(), entryId: r.entryId, source: r.source, question: r.question, user: r.user, removed: r.removed })),
+    outages: {
+      failedWrites: doc.late?.flushes ?? 0,
+      lookupsWrittenLate: doc.late?.lookups ?? 0,
+      lostUnanswered: doc.lost?.unanswered ?? 0,
+      lostReviews: doc.lost?.reviews ?? 0,
+    },
   };
 }
 
@@ -111,6 +119,12 @@ export function formatReport(r: StatsReport): string {
     `evictions        ${r.evictions}`,
     `feedback         ${r.feedback.up} 👍, ${r.feedback.down} 👎 (${r.feedback.removed} generated answers removed)`,
     `model calls      ${r.generation.calls}${r.generation.calls > 0 ? `  (mean ${fmtMs(r.generation.meanQueueMs)} queued, ${fmtMs(r.generation.meanModelMs)} in the model, p95 ${fmtMs(r.generation.modelP95Ms)})` : ''}`,
+    ...(r.outages.failedWrites > 0 || r.outages.lostUnanswered > 0 || r.outages.lostReviews > 0
+      ? [
+          `store outages    ${r.outages.lookupsWrittenLate} lookups written late after ${r.outages.failedWrites} failed writes; ` +
+            `lost: ${r.outages.lostUnanswered} unanswered-log lines, ${r.outages.lostReviews} review items`,
+        ]
+      : []),
     '',
     'top questions',
     ...(r.topQuestions.length === 0 ? ['  (none yet)'] : r.topQuestions.map((q, i) => `  ${String(i + 1).padStart(2)}. ${q.question}  ×${q.count} (${q.lastOutcome})`)),

@@ -1,9 +1,15 @@
 /**
- * Lookup statistics. Recording is synchronous and in memory (a lookup must not wait on a stats write); deltas
- * are merged into one persistent document per tenant every flush interval and on close, so counters survive
- * restarts. A crash loses at most one flush interval of counts. Every collection is bounded.
+ * Lookup statistics. Recording is synchronous and in memory (a lookup must not wait on a stats write); the
+ * deltas are added to the store every flush interval and on close, so counters survive restarts and sum over
+ * every process sharing the store. On Redis they go through Redis's atomic counters, sorted sets and capped
+ * lists (src/store/redis-stats.ts); elsewhere into one document per tenant, merged under a lease. A crash loses
+ * at most one flush interval of counts. A flush that fails (store down) keeps its counts for the next one, and
+ * the write after recovery says how many lookups it brought in late and what the bounded buffers dropped
+ * meanwhile. Every collection is bounded.
  */
 import { randomUUID } from 'node:crypto';
+import type { Logger } from '../logger';
+import { RedisStatsBackend } from '../store/redis-stats';
 import type { KvStore } from '../store/types';
 import { keys } from './keys';
 import { addSample, mergeInto, type Histogram } from './histogram';
@@ -57,6 +63,16 @@ export interface StatsDoc {
   reviews: FeedbackItem[];
   /** Model calls: how long they waited for a slot and how long the model took. */
   generation: { calls: number; queueMsSum: number; modelMsSum: number; modelLatency: Histogram };
+  /** Log items dropped before they could be written (a buffer's bound reached while the store was down). */
+  lost: { unanswered: number; reviews: number };
+  /** Counts written after failed flushes (held in memory through a store outage): how many, and of what. */
+  late: { flushes: number; lookups: number };
+}
+
+/** Where a tenant's statistics live: deltas are added (never read-modify-written by the caller). */
+export interface StatsBackend {
+  add(tenant: string, delta: StatsDoc): Promise<void>;
+  read(tenant: string, now: number): Promise<StatsDoc>;
 }
 
 export interface LookupEvent {
@@ -87,16 +103,28 @@ export function emptyStats(now: number): StatsDoc {
     feedback: { up: 0, down: 0, removed: 0 },
     reviews: [],
     generation: { calls: 0, queueMsSum: 0, modelMsSum: 0, modelLatency: {} },
+    lost: { unanswered: 0, reviews: 0 },
+    late: { flushes: 0, lookups: 0 },
   };
 }
 
-function pushBounded<T>(list: T[], items: T[], max: number): void {
+/** Appends, then drops the oldest past max; returns how many were dropped. */
+function pushBounded<T>(list: T[], items: T[], max: number): number {
   list.push(...items);
-  if (list.length > max) list.splice(0, list.length - max);
+  const over = list.length - max;
+  if (over > 0) list.splice(0, over);
+  return Math.max(0, over);
 }
 
-/** Adds delta into target (both docs of one tenant) and re-applies the bounds. */
-export function mergeStats(target: StatsDoc, delta: StatsDoc): StatsDoc {
+export function lookupCount(d: StatsDoc): number {
+  return OUTCOMES.reduce((n, o) => n + d.outcomes[o], 0);
+}
+
+/**
+ * Adds delta into target (both docs of one tenant) and re-applies the bounds. `countDrops`: items the bounds
+ * drop were never written anywhere (merging unwritten deltas), so they are counted as lost.
+ */
+export function mergeStats(target: StatsDoc, delta: StatsDoc, countDrops = false): StatsDoc {
   for (const o of OUTCOMES) {
     target.outcomes[o] += delta.outcomes[o];
     target.latencySumMs[o] += delta.latencySumMs[o];
@@ -118,14 +146,14 @@ export function mergeStats(target: StatsDoc, delta: StatsDoc): StatsDoc {
     }
   }
   trimQuestions(target.questions);
-  pushBounded(target.unanswered, delta.unanswered, MAX_UNANSWERED);
+  const droppedUnanswered = pushBounded(target.unanswered, delta.unanswered, MAX_UNANSWERED);
   // Documents written before feedback existed lack these fields.
   target.feedback ??= { up: 0, down: 0, removed: 0 };
   target.reviews ??= [];
   target.feedback.up += delta.feedback?.up ?? 0;
   target.feedback.down += delta.feedback?.down ?? 0;
   target.feedback.removed += delta.feedback?.removed ?? 0;
-  pushBounded(target.reviews, delta.reviews ?? [], MAX_REVIEWS);
+  const droppedReviews = pushBounded(target.reviews, delta.reviews ?? [], MAX_REVIEWS);
   target.generation ??= { calls: 0, queueMsSum: 0, modelMsSum: 0, modelLatency: {} };
   if (delta.generation) {
     target.generation.calls += delta.generation.calls;
@@ -133,6 +161,16 @@ export function mergeStats(target: StatsDoc, delta: StatsDoc): StatsDoc {
     target.generation.modelMsSum += delta.generation.modelMsSum;
     mergeInto(target.generation.modelLatency, delta.generation.modelLatency);
   }
+  target.lost ??= { unanswered: 0, reviews: 0 };
+  target.late ??= { flushes: 0, lookups: 0 };
+  target.lost.unanswered += delta.lost?.unanswered ?? 0;
+  target.lost.reviews += delta.lost?.reviews ?? 0;
+  if (countDrops) {
+    target.lost.unanswered += droppedUnanswered;
+    target.lost.reviews += droppedReviews;
+  }
+  target.late.flushes += delta.late?.flushes ?? 0;
+  target.late.lookups += delta.late?.lookups ?? 0;
   target.updatedAt = Math.max(target.updatedAt, delta.updatedAt);
   return target;
 }
@@ -148,19 +186,58 @@ function trimQuestions(q: Record<string, QuestionCount>): void {
 
 const STATS_LEASE_MS = 5000;
 
+/**
+ * One document per tenant, for stores without atomic counters (memory, SQLite). Processes sharing the store
+ * merge one at a time: without the lease two read-merge-writes could interleave and one process's counts
+ * would be overwritten.
+ */
+export class DocStatsBackend implements StatsBackend {
+  private readonly token = `${process.pid}-${randomUUID()}`;
+
+  constructor(private readonly store: KvStore) {}
+
+  async add(tenant: string, delta: StatsDoc): Promise<void> {
+    const lease = keys.lease(`stats:${tenant}`);
+    let held = await this.store.claim(lease, this.token, STATS_LEASE_MS);
+    for (let i = 0; !held && i < 40; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      held = await this.store.claim(lease, this.token, STATS_LEASE_MS);
+    }
+    if (!held) throw new Error('another process held the statistics lease for a second; the counts wait for the next flush');
+    try {
+      const stored = (await this.store.get<StatsDoc>(keys.stats(tenant))) ?? emptyStats(delta.since);
+      await this.store.set(keys.stats(tenant), mergeStats(stored, delta));
+    } finally {
+      await this.store.releaseClaim(lease, this.token).catch(() => undefined);
+    }
+  }
+
+  async read(tenant: string, now: number): Promise<StatsDoc> {
+    const doc = await this.store.get<StatsDoc>(keys.stats(tenant));
+    // Documents written by older versions lack the newer fields; merging into an empty one fills them in.
+    return doc ? mergeStats(emptyStats(doc.since), doc) : emptyStats(now);
+  }
+}
+
+export function statsBackendFor(store: KvStore): StatsBackend {
+  return store.redis ? new RedisStatsBackend(store.redis, store) : new DocStatsBackend(store);
+}
+
 export class StatsRecorder {
   private readonly pending = new Map<string, StatsDoc>();
   /** Distinct questions in each pending delta: counting them with Object.keys on every lookup was the hot spot. */
   private readonly pendingQuestions = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
-  private readonly token = `${process.pid}-${randomUUID()}`;
   private flushing: Promise<void> = Promise.resolve();
+  private readonly backend: StatsBackend;
 
   constructor(
-    private readonly store: KvStore,
+    store: KvStore,
     private readonly clock: Clock,
     flushMs: number,
+    private readonly logger: Logger | null = null,
   ) {
+    this.backend = statsBackendFor(store);
     if (flushMs > 0) {
       this.timer = setInterval(() => void this.flush().catch(() => undefined), flushMs);
       this.timer.unref();
@@ -206,8 +283,7 @@ export class StatsRecorder {
       }
     }
     if (ev.outcome === 'fallback') {
-      d.unanswered.push({ question: ev.question, at: now });
-      if (d.unanswered.length > MAX_UNANSWERED) d.unanswered.shift();
+      d.lost.unanswered += pushBounded(d.unanswered, [{ question: ev.question, at: now }], MAX_UNANSWERED);
     }
     d.updatedAt = now;
   }
@@ -216,7 +292,7 @@ export class StatsRecorder {
     const d = this.delta(tenant);
     d.feedback[item.vote] += 1;
     if (item.removed) d.feedback.removed += 1;
-    if (item.vote === 'down') pushBounded(d.reviews, [item], MAX_REVIEWS);
+    if (item.vote === 'down') d.lost.reviews += pushBounded(d.reviews, [item], MAX_REVIEWS);
     d.updatedAt = Math.max(d.updatedAt, item.at);
   }
 
@@ -224,7 +300,7 @@ export class StatsRecorder {
     this.delta(tenant).evictions += n;
   }
 
-  /** Merges pending deltas into the stored documents. Serialised: two flushes never interleave. */
+  /** Adds pending deltas to the store. Serialised: two flushes never interleave. */
   flush(): Promise<void> {
     this.flushing = this.flushing.catch(() => undefined).then(async () => {
       const batch = [...this.pending.entries()];
@@ -232,26 +308,21 @@ export class StatsRecorder {
       this.pendingQuestions.clear();
       let failure: unknown = null;
       for (const [tenant, delta] of batch) {
+        if (delta.late.flushes > 0) delta.late.lookups = lookupCount(delta);
         try {
-          // Replicas sharing a store merge one at a time: without the lease two read-merge-writes could
-          // interleave and one replica's counts would be overwritten.
-          const lease = keys.lease(`stats:${tenant}`);
-          let held = await this.store.claim(lease, this.token, STATS_LEASE_MS);
-          for (let i = 0; !held && i < 40; i++) {
-            await new Promise((r) => setTimeout(r, 25));
-            held = await this.store.claim(lease, this.token, STATS_LEASE_MS);
-          }
-          if (!held) throw new Error('another process held the statistics lease for a second; the counts wait for the next flush');
-          try {
-            const stored = (await this.store.get<StatsDoc>(keys.stats(tenant))) ?? emptyStats(delta.since);
-            await this.store.set(keys.stats(tenant), mergeStats(stored, delta));
-          } finally {
-            await this.store.releaseClaim(lease, this.token).catch(() => undefined);
+          await this.backend.add(tenant, delta);
+          if (delta.late.flushes > 0) {
+            this.logger?.warn(
+              { tenant, lookups: delta.late.lookups, failedFlushes: delta.late.flushes, lostUnanswered: delta.lost.unanswered, lostReviews: delta.lost.reviews },
+              'statistics held in memory while the store was down are written',
+            );
           }
         } catch (err) {
           // Put the delta back so the counts are retried rather than dropped; other tenants still flush.
+          delta.late.flushes += 1;
+          delta.late.lookups = 0;
           const again = this.pending.get(tenant);
-          const restored = again ? mergeStats(delta, again) : delta;
+          const restored = again ? mergeStats(delta, again, true) : delta;
           this.pending.set(tenant, restored);
           this.pendingQuestions.set(tenant, Object.keys(restored.questions).length);
           failure ??= err;
@@ -265,14 +336,14 @@ export class StatsRecorder {
   /** Lookups recorded but not yet written, per tenant (what an exit during an outage leaves unwritten). */
   pendingSummary(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const [t, d] of this.pending) out[t] = OUTCOMES.reduce((n, o) => n + d.outcomes[o], 0);
+    for (const [t, d] of this.pending) out[t] = lookupCount(d);
     return out;
   }
 
-  /** The tenant's stored document with anything still pending merged in. */
+  /** The tenant's statistics, with anything still pending written first. */
   async read(tenant: string): Promise<StatsDoc> {
     await this.flush();
-    return (await this.store.get<StatsDoc>(keys.stats(tenant))) ?? emptyStats(this.clock.now());
+    return this.backend.read(tenant, this.clock.now());
   }
 
   async close(): Promise<void> {

@@ -16,6 +16,7 @@ import { KvcacheError } from '../errors';
 import { KeyvSqliteAdapter } from './sqlite-adapter';
 import { KeyvStore } from './keyv-store';
 import type { RedisScanClient } from './keyv-store';
+import type { RedisNativeClient } from './redis-stats';
 import { L1Store, type PubSubClient } from './l1';
 import type { KvStore } from './types';
 
@@ -176,7 +177,7 @@ async function openRedis(spec: RedisSpec, opts: StoreOptions): Promise<KvStore> 
     if (!done && client.isOpen) client.destroy();
   };
   const store = new KeyvStore(
-    { kind: 'redis', adapter, client: client as unknown as RedisScanClient, close },
+    { kind: 'redis', adapter, client: client as unknown as RedisScanClient & RedisNativeClient, close },
     { location: spec.location, persistent: true },
   );
   if (!opts.l1 || opts.l1.max <= 0) return store;

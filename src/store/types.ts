@@ -4,6 +4,7 @@
  * prefix scans. One contract suite (test/store.contract.test.ts) runs against every backend.
  */
 import type { Keyv } from 'keyv';
+import type { RedisNativeClient } from './redis-stats';
 
 export type StoreKind = 'memory' | 'sqlite' | 'redis';
 
@@ -20,6 +21,11 @@ export interface KvStore {
   /** True when data survives a process restart. */
   readonly persistent: boolean;
   readonly keyv: Keyv;
+  /**
+   * The connection under a Redis store, for what Keyv cannot express (statistics use Redis's atomic counters,
+   * sorted sets and capped lists on it); null for the other backends.
+   */
+  readonly redis: RedisNativeClient | null;
   get<T>(key: string): Promise<T | undefined>;
   getMany<T>(keys: string[]): Promise<Array<T | undefined>>;
   /** ttlMs undefined or 0: no expiry. */
