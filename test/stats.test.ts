@@ -3,6 +3,7 @@ import { buildReport, formatReport } from '../src/core/report';
 import { keys } from '../src/core/keys';
 import { emptyStats, MAX_REVIEWS, MAX_TRACKED_QUESTIONS, MAX_UNANSWERED, StatsRecorder, type FeedbackItem } from '../src/core/stats';
 import { statsKeys } from '../src/store/redis-stats';
+import { statsBlocks } from '../src/slack/blocks';
 import { openStore } from '../src/store/open';
 import type { KvStore } from '../src/store/types';
 import { FakeClock } from './helpers/clock';
@@ -145,7 +146,9 @@ describe.each(backends)('StatsRecorder on %s', (kind, open) => {
     expect(doc.late).toEqual({ flushes: 3, lookups: MAX_UNANSWERED + 6 });
     expect(doc.lost.unanswered).toBe(5);
     expect(doc.unanswered.at(-1)?.question).toBe(`u${MAX_UNANSWERED + 4}`);
-    const text = formatReport(buildReport('T', doc, { faq: 0, generated: 0, manual: 0 }, 2000));
+    const report = buildReport('T', doc, { faq: 0, generated: 0, manual: 0 }, 2000);
+    const text = formatReport(report);
+    expect(JSON.stringify(statsBlocks(report))).toMatch(/Store outages: 206 lookups counted late after 3 failed writes; lost 5 unanswered-log lines/);
     expect(text).toMatch(/store outages\s+206 lookups written late after 3 failed writes; lost: 5 unanswered-log lines/);
     await r.close();
   });

@@ -124,6 +124,19 @@ export function statsBlocks(r: StatsReport): Block[] {
       ],
     },
     { type: 'section', text: { type: 'mrkdwn', text: `*Top questions*\n${listOr(r.topQuestions.map((q) => `${escapeMrkdwn(q.question)} ×${q.count}`))}` } },
+    ...(r.outages.failedWrites > 0 || r.outages.lostUnanswered > 0 || r.outages.lostReviews > 0
+      ? [
+          {
+            type: 'context',
+            elements: [
+              {
+                type: 'mrkdwn',
+                text: `:warning: Store outages: ${r.outages.lookupsWrittenLate} lookups counted late after ${r.outages.failedWrites} failed writes; lost ${r.outages.lostUnanswered} unanswered-log lines and ${r.outages.lostReviews} review items`,
+              },
+            ],
+          },
+        ]
+      : []),
     { type: 'context', elements: [{ type: 'mrkdwn', text: `Team ${r.tenant} · since ${r.since.slice(0, 10)}` }] },
   ];
 }
