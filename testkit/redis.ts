@@ -18,6 +18,9 @@ export interface RedisServer {
   kill(): Promise<void>;
   /** One inline command, e.g. FLUSHALL; resolves with the first reply line. */
   command(cmd: string): Promise<string>;
+  /** SIGSTOP / SIGCONT: a server that keeps its connections open but answers nothing (a hung Redis). */
+  pause(): void;
+  resume(): void;
 }
 
 const NOT_FOUND = 'redis-server not found: apt-get install -y redis-server (.ci/run does this)';
@@ -107,6 +110,7 @@ export async function startRedis(opts: { port?: number } = {}): Promise<RedisSer
   const cleanupDir = (): void => fs.rmSync(dir, { recursive: true, force: true });
   const terminate = async (signal: NodeJS.Signals): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGCONT'); // a paused server would not act on SIGTERM
       child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
       await waitExit(child);
@@ -141,5 +145,7 @@ export async function startRedis(opts: { port?: number } = {}): Promise<RedisSer
     stop: () => terminate('SIGTERM'),
     kill: () => terminate('SIGKILL'),
     command: (cmd) => redisCommand(port, cmd),
+    pause: () => void child.kill('SIGSTOP'),
+    resume: () => void child.kill('SIGCONT'),
   };
 }

@@ -17,6 +17,7 @@ import { KeyvSqliteAdapter } from './sqlite-adapter';
 import { KeyvStore } from './keyv-store';
 import type { RedisScanClient } from './keyv-store';
 import type { RedisNativeClient } from './redis-stats';
+import { withDeadlines } from './deadline';
 import { L1Store, type PubSubClient } from './l1';
 import type { KvStore } from './types';
 
@@ -33,6 +34,8 @@ const REDIS_OPEN_TIMEOUT_MS = 3000;
 const REDIS_CONNECT_TIMEOUT_MS = 2500;
 /** A command that gets no reply within this is failed (a hung server must not hang the bot). */
 const REDIS_COMMAND_TIMEOUT_MS = 5000;
+/** Commands waiting to be sent or answered, per connection. */
+const REDIS_QUEUE_MAX = 10_000;
 
 const ACCEPTED =
   "accepted forms: unset or 'sqlite' (file in the data folder), 'sqlite:///absolute/path.db', 'sqlite://relative/path.db', " +
@@ -123,7 +126,10 @@ async function openRedis(spec: RedisSpec, opts: StoreOptions): Promise<KvStore> 
     url: spec.url,
     // Fail commands at once while disconnected instead of queueing them until Redis comes back.
     disableOfflineQueue: true,
-    commandOptions: { timeout: opts.commandTimeoutMs ?? REDIS_COMMAND_TIMEOUT_MS },
+    // Commands get their deadline from withDeadlines (below), which also covers commands already sent;
+    // node-redis's own timeout covers only unsent ones and costs an AbortSignal timer per command.
+    // A server that answers nothing must not grow the queue without bound: past this, commands fail at once.
+    commandsQueueMaxLength: REDIS_QUEUE_MAX,
     socket: {
       connectTimeout: REDIS_CONNECT_TIMEOUT_MS,
       // While opening: no retries (fail fast). Once open: reconnect with capped backoff.
@@ -160,7 +166,10 @@ async function openRedis(spec: RedisSpec, opts: StoreOptions): Promise<KvStore> 
   }
   opened = true;
 
-  const adapter = new KeyvRedis(client as never, { throwOnErrors: true, throwOnConnectError: true, useUnlink: true });
+  // Every command below (Keyv's, statistics, leases, publishes) goes through the deadline; subscriptions,
+  // on a duplicate of the raw client, do not.
+  const commands = withDeadlines(client, opts.commandTimeoutMs ?? REDIS_COMMAND_TIMEOUT_MS);
+  const adapter = new KeyvRedis(commands as never, { throwOnErrors: true, throwOnConnectError: true, useUnlink: true });
   const close = async (): Promise<void> => {
     if (!client.isOpen) return;
     if (!client.isReady) {
@@ -177,7 +186,7 @@ async function openRedis(spec: RedisSpec, opts: StoreOptions): Promise<KvStore> 
     if (!done && client.isOpen) client.destroy();
   };
   const store = new KeyvStore(
-    { kind: 'redis', adapter, client: client as unknown as RedisScanClient & RedisNativeClient, close },
+    { kind: 'redis', adapter, client: commands as unknown as RedisScanClient & RedisNativeClient, close },
     { location: spec.location, persistent: true },
   );
   if (!opts.l1 || opts.l1.max <= 0) return store;
@@ -189,7 +198,7 @@ async function openRedis(spec: RedisSpec, opts: StoreOptions): Promise<KvStore> 
     const l1 = new L1Store(store, {
       ...opts.l1,
       channel: `kvcache:invalidate:${spec.db}`,
-      publisher: client as unknown as PubSubClient,
+      publisher: commands as unknown as PubSubClient,
       subscriber: sub as unknown as PubSubClient,
       closeSubscriber: async () => {
         if (sub.isOpen) sub.destroy();
