@@ -14,7 +14,7 @@ import { waitHealthy } from './helpers/slack';
 
 const FAQ = '- {id: hours, question: When are you open?, answer: Daily from 9 to 5.}\n';
 
-test('stopping redis-server mid-run: answers keep coming, one warning, /healthz degraded, recovery without a restart', async () => {
+test('stopping, then pausing redis-server mid-run: answers keep coming, one warning per outage, /healthz degraded, recovery without a restart', async () => {
   let redis: RedisServer = await startRedis();
   const port = redis.port;
   const api: SlackApi = await startSlackApi({ users: { UJOE: {} } });
@@ -87,6 +87,12 @@ test('stopping redis-server mid-run: answers keep coming, one warning, /healthz 
     expect(report.outages.failedWrites).toBeGreaterThan(0);
     expect(report.outages.lookupsWrittenLate).toBeGreaterThanOrEqual(6);
     expect(report.lookups).toBeGreaterThanOrEqual(n - 1);
+
+    // A hung Redis (paused: connections open, no replies) is the same to the asker: every reply within 2 s.
+    redis.pause();
+    expect(await ask('when are you open')).toBe('Daily from 9 to 5.');
+    expect(await ask('Do you rent canoes?')).toMatch(/^I don't know yet/);
+    redis.resume();
     expect(child.exitCode).toBeNull();
   } catch (err) {
     child.kill('SIGTERM');
@@ -100,8 +106,9 @@ test('stopping redis-server mid-run: answers keep coming, one warning, /healthz 
   await api.close();
   await redis.stop();
   expect(r.code).toBe(0);
+  // One warning per outage: the stop, then the pause.
   const warnings = r.stderr.split('\n').filter((l) => l.includes('store unavailable'));
-  expect(warnings).toHaveLength(1);
+  expect(warnings).toHaveLength(2);
   expect(r.stderr).toMatch(/store is back/);
   expect(r.stderr).toMatch(/statistics held in memory while the store was down are written/);
 }, 90_000);
