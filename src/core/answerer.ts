@@ -79,7 +79,9 @@ export class Answerer {
         return fallback;
       }
     };
-    const hit = await degrade(() => this.o.cache.lookup(tenant, q), null);
+    // q is already in exact form (exactForm is idempotent), and normalized is normalizeQuestion(q).
+    const forms = { exact: q, normalized };
+    const hit = await degrade(() => this.o.cache.lookup(tenant, q, forms), null);
     if (hit) {
       return done({ answer: hit.entry.answer, source: hit.tier, entryId: hit.entry.id, matchedQuestion: hit.matchedQuestion, score: null, entryTenant: hit.entry.tenant, entrySource: hit.entry.source });
     }
@@ -101,7 +103,7 @@ export class Answerer {
       let flight;
       try {
         flight = this.o.flight
-          ? await this.o.flight.run(tenant, normalized, produce, () => this.o.cache.lookup(tenant, q))
+          ? await this.o.flight.run(tenant, normalized, produce, () => this.o.cache.lookup(tenant, q, forms))
           : { ran: true as const, value: await produce() };
       } catch (err) {
         // A busy or slow model must never leave the asker without a reply: they get a polite fallback.

@@ -83,10 +83,14 @@ export class AnswerCache {
     this.maxEntries = opts.maxEntries;
   }
 
-  /** Exact then normalized key in the tenant; a tenant without an FAQ of its own falls back to the default FAQ. */
-  async lookup(tenant: string, question: string): Promise<CacheHit | null> {
-    const exact = exactForm(question);
-    const normalized = normalizeQuestion(question);
+  /**
+   * Exact then normalized key in the tenant; a tenant without an FAQ of its own falls back to the default FAQ.
+   * `forms`: exactForm(question) and normalizeQuestion(question) when the caller has them already (the
+   * answerer does), so the hit path does not normalize twice.
+   */
+  async lookup(tenant: string, question: string, forms?: { exact: string; normalized: string }): Promise<CacheHit | null> {
+    const exact = forms?.exact ?? exactForm(question);
+    const normalized = forms?.normalized ?? normalizeQuestion(question);
     const hit = await this.lookupIn(tenant, exact, normalized, false);
     if (hit || tenant === DEFAULT_TENANT || (await this.hasOwnFaq(tenant))) return hit;
     return this.lookupIn(DEFAULT_TENANT, exact, normalized, true);
