@@ -11,7 +11,6 @@
  * swallow them and report a miss), and they are rethrown as KvcacheError('STORE_UNAVAILABLE'). Keyv also emits
  * an 'error' event; a listener here records it in `lastError` so an unlistened event can never crash anything.
  */
-import { setMaxListeners } from 'node:events';
 import { Keyv } from 'keyv';
 import type { KeyvStoreAdapter } from 'keyv';
 import { KvcacheError } from '../errors';
@@ -35,8 +34,7 @@ export interface RedisScanClient {
   set(key: string, value: string, options: { NX: true; PX: number }): Promise<string | null>;
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
   /** Raw commands for the hot reads (see RedisReads); optional so a minimal client still works, through Keyv. */
-  sendCommand?(args: string[], options?: { timeout?: number; abortSignal?: AbortSignal }): Promise<unknown>;
-  readonly options?: { commandOptions?: { timeout?: number } };
+  sendCommand?(args: string[]): Promise<unknown>;
 }
 
 // Holder-only changes of a lease, atomic on the server.
@@ -92,41 +90,19 @@ function isLive(env: StoredEnvelope, now: number): boolean {
 }
 
 /**
- * The reads every lookup makes (get, getMany), sent to Redis as raw MGETs. Through Keyv and @keyv/redis each
- * one also armed node-redis's per-command timeout, an AbortSignal.timeout whose timer fires `timeout` ms later
- * even after the reply and builds a DOMException: with two reads a lookup that was the largest single cost of a
- * replica on the hit path (about a third of its CPU with Redis only). Same bound here, cheaper: node-redis
- * fails a command still unsent after `timeout` ms (a sent one waits for its reply), and so does this, with
- * one shared abort signal per slice of time, fired `timeout` ms after its slice ends, so a read waits to be
- * sent at least `timeout` ms and at most one slice longer.
+ * The reads every lookup makes (get, getMany), sent to Redis as raw GET/MGET and decoded here as Keyv would:
+ * Keyv's path cost a replica measurable CPU per lookup on the hit path. Their deadline comes from the client
+ * (withDeadlines, src/store/deadline.ts), like every other command's.
  */
 class RedisReads {
-  private slice: { endsAt: number; signal: AbortSignal } | null = null;
-  private readonly sliceMs: number;
+  constructor(private readonly send: (args: string[]) => Promise<unknown>) {}
 
-  constructor(
-    private readonly send: (args: string[], options: { timeout?: number; abortSignal?: AbortSignal }) => Promise<unknown>,
-    private readonly timeoutMs: number | undefined,
-  ) {
-    this.sliceMs = Math.max(1, Math.min(50, (timeoutMs ?? 0) / 4));
-  }
-
-  mget(keys: string[]): Promise<unknown> {
-    // timeout: undefined overrides the client's default, which would arm the per-command timer again.
-    return this.send(['MGET', ...keys], this.timeoutMs ? { timeout: undefined, abortSignal: this.signal() } : {});
-  }
-
-  private signal(): AbortSignal {
-    const now = Date.now();
-    if (this.slice && now < this.slice.endsAt) return this.slice.signal;
-    const ms = this.timeoutMs ?? 0;
-    const controller = new AbortController();
-    // Every read queued in the slice listens on this one signal until it is sent.
-    setMaxListeners(0, controller.signal);
-    const endsAt = now + this.sliceMs;
-    setTimeout(() => controller.abort(), this.sliceMs + ms).unref();
-    this.slice = { endsAt, signal: controller.signal };
-    return controller.signal;
+  /** The raw strings (or null) stored under `keys`, in order: one GET, or one MGET for several. */
+  async read(keys: string[]): Promise<unknown[]> {
+    if (keys.length === 1) return [await this.send(['GET', keys[0] as string])];
+    const raw = await this.send(['MGET', ...keys]);
+    if (!Array.isArray(raw) || raw.length !== keys.length) throw new Error(`MGET of ${keys.length} keys returned ${Array.isArray(raw) ? raw.length : typeof raw}`);
+    return raw;
   }
 }
 
@@ -153,7 +129,7 @@ export class KeyvStore implements KvStore {
     this.atomicApply = backend.kind === 'sqlite';
     this.redis = backend.kind === 'redis' ? backend.client : null;
     const client = backend.kind === 'redis' ? backend.client : null;
-    this.reads = client?.sendCommand ? new RedisReads(client.sendCommand.bind(client), client.options?.commandOptions?.timeout) : null;
+    this.reads = client?.sendCommand ? new RedisReads(client.sendCommand.bind(client)) : null;
     const store = backend.kind === 'memory' ? backend.map : backend.adapter;
     this.keyv = new Keyv({
       store,
@@ -184,25 +160,23 @@ export class KeyvStore implements KvStore {
     if (keys.length === 0) return [];
     // Bounded batches: the Redis client spreads a command's arguments onto the stack, and one MGET of
     // ~125k keys overflows it.
+    const read = (part: string[]) => (this.reads ? this.readRedis<T>('getMany', this.reads, part) : this.guard('getMany', () => this.keyv.getMany<T>(part)));
+    if (keys.length <= BATCH) return read(keys);
     const out: Array<T | undefined> = [];
-    for (let i = 0; i < keys.length; i += BATCH) {
-      const part = keys.slice(i, i + BATCH);
-      out.push(...(this.reads ? await this.readRedis<T>('getMany', this.reads, part) : await this.guard('getMany', () => this.keyv.getMany<T>(part))));
-    }
+    for (let i = 0; i < keys.length; i += BATCH) out.push(...(await read(keys.slice(i, i + BATCH))));
     return out;
   }
 
-  /** What Keyv's get/getMany return on Redis, read with one MGET: absent, expired (deleted, as Keyv does) or not. */
+  /** What Keyv's get/getMany return on Redis, in one GET or MGET: absent, expired (deleted, as Keyv does) or not. */
   private readRedis<T>(op: string, reads: RedisReads, keys: string[]): Promise<Array<T | undefined>> {
     return this.guard(op, async () => {
-      let raw: unknown;
+      let raw: unknown[];
       try {
-        raw = await reads.mget(keys);
+        raw = await reads.read(keys);
       } catch (err) {
         this.lastError = err;
         throw err;
       }
-      if (!Array.isArray(raw) || raw.length !== keys.length) throw new Error(`MGET of ${keys.length} keys returned ${Array.isArray(raw) ? raw.length : typeof raw}`);
       const now = Date.now();
       const out: Array<T | undefined> = [];
       let expired: string[] | null = null;
