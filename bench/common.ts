@@ -3,6 +3,7 @@
  * throwaway redis-server (from testkit/, shared with the tests).
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
@@ -141,5 +142,65 @@ export async function startRedis(): Promise<RedisServer | { error: string }> {
     return await startTestRedis();
   } catch (err) {
     return { error: (err as Error).message.split('\n')[0] ?? 'redis-server failed to start' };
+  }
+}
+
+// ---- CPU accounting -------------------------------------------------------------------------------------
+
+/** Busy and total CPU time of the whole machine so far, in seconds (Linux /proc/stat); null elsewhere. */
+export function machineCpu(): { busyS: number; totalS: number } | null {
+  try {
+    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+    // cpu user nice system idle iowait irq softirq steal ...
+    const t = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    if (t.length < 8 || t.some((x) => !Number.isFinite(x))) return null;
+    const idle = (t[3] ?? 0) + (t[4] ?? 0);
+    const total = t.reduce((a, b) => a + b, 0);
+    return { busyS: (total - idle) / 100, totalS: total / 100 };
+  } catch {
+    return null;
+  }
+}
+
+/** CPU seconds redis-server has used (INFO cpu), read over a socket of its own; null if it does not answer. */
+export function redisCpuSeconds(port: number, timeoutMs = 2000): Promise<number | null> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    let buf = '';
+    const done = (v: number | null): void => {
+      sock.removeAllListeners();
+      sock.on('error', () => undefined);
+      sock.destroy();
+      resolve(v);
+    };
+    sock.setTimeout(timeoutMs, () => done(null));
+    sock.once('error', () => done(null));
+    sock.once('connect', () => sock.write('INFO cpu\r\n'));
+    sock.on('data', (d) => {
+      buf += d.toString('utf8');
+      const head = /^\$(\d+)\r\n/.exec(buf);
+      if (!head || buf.length < head[0].length + Number(head[1])) return;
+      const sys = /used_cpu_sys:([\d.]+)/.exec(buf)?.[1];
+      const user = /used_cpu_user:([\d.]+)/.exec(buf)?.[1];
+      done(sys !== undefined && user !== undefined ? Number(sys) + Number(user) : null);
+    });
+  });
+}
+
+/**
+ * Waits until the machine is quiet (at most `maxBusyCores` busy over a `sampleMs` sample), up to `maxWaitMs`:
+ * a timed run that shares the CPUs with an unrelated process (a test run, a build) measures that process too.
+ * Resolves with how long it waited and whether it got quiet.
+ */
+export async function waitForQuiet(maxBusyCores = 0.15, maxWaitMs = 30_000, sampleMs = 300): Promise<{ waitedMs: number; quiet: boolean }> {
+  const t0 = Date.now();
+  for (;;) {
+    const a = machineCpu();
+    await new Promise((r) => setTimeout(r, sampleMs));
+    const b = machineCpu();
+    if (!a || !b) return { waitedMs: Date.now() - t0, quiet: true };
+    const busy = (b.busyS - a.busyS) / (sampleMs / 1000);
+    if (busy <= maxBusyCores) return { waitedMs: Date.now() - t0, quiet: true };
+    if (Date.now() - t0 > maxWaitMs) return { waitedMs: Date.now() - t0, quiet: false };
   }
 }

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:redis [-- --quick] [--outage-seconds 30]`
+ * `npm run bench:redis [-- --quick] [--outage-seconds 30] [--rounds 3]`
  *
  * Several replicas on one Redis (a throwaway redis-server on loopback), each its own process
  * (bench/redis-replica.ts), asking FAQ questions through the full pipeline with statistics on:
@@ -7,34 +7,32 @@
  *      and 64 lookups in flight per replica;
  *   2. an outage: one replica under steady load while redis-server is stopped for 30 s and started again;
  *      counts crashes, questions left without an answer, and the slowest reply against the usual p99.
+ *
+ * Fairness of "2 vs 1": each run waits for its replicas to be warm, then for the machine to be quiet, and only
+ * then starts them together; the CPU of the replicas, of redis-server and of anything else is reported per run,
+ * and a run that shared the machine with another process or whose replicas did not overlap is flagged.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { loadConfig } from '../src/config';
 import type { FaqRecord } from '../src/faq/parse';
 import { preload } from '../src/faq/preload';
 import { openApp } from '../src/app';
 import { projectRoot } from '../src/paths';
-import { featureQuestion, fmtInt, fmtMs, machineInfo, parseFlags, startRedis, table, writeJson, type LatencySummary } from './common';
+import { featureQuestion, fmtInt, fmtMs, machineInfo, parseFlags, startRedis, table, writeJson } from './common';
+import { OTHER_CPU_LIMIT, spawnReplica, timedRun, type Summary, type Timed } from './replicas';
 import { startRedis as startRedisOn } from '../testkit/redis';
 
-const flags = parseFlags(process.argv.slice(2), { quick: 'bool', 'outage-seconds': 'value' });
+const flags = parseFlags(process.argv.slice(2), { quick: 'bool', 'outage-seconds': 'value', rounds: 'value' });
 const quick = flags.has('quick');
 const SECONDS = quick ? 1.5 : 4;
 const OUTAGE_S = Number(flags.get('outage-seconds') ?? (quick ? '5' : '30'));
+// Each configuration runs this many times, 1 and 2 replicas alternating, and the median run is kept: one
+// short run on this 2-core VM moves by up to ±20% from run to run.
+const ROUNDS = Math.max(1, Number(flags.get('rounds') ?? (quick ? '1' : '3')));
 const HOT = 1000;
-const REPLICA = path.join(projectRoot(), 'dist', 'bench', 'redis-replica.js');
 
-type Summary = LatencySummary & { errors: number; fallbacks: number; health: { degraded: boolean } };
-
-function replica(args: string[]): Promise<Summary> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [REPLICA, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.on('exit', (code, signal) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop() ?? '{}') as Summary) : reject(new Error(`replica exited ${code ?? signal}`))));
-  });
-}
+const median = <T>(xs: T[], by: (x: T) => number): T => [...xs].sort((a, b) => by(a) - by(b))[Math.floor((xs.length - 1) / 2)] as T;
+const cores = (x: number | null): string => (x === null ? '?' : x.toFixed(2));
 
 async function main(): Promise<void> {
   const redis = await startRedis();
@@ -48,26 +46,44 @@ async function main(): Promise<void> {
 
     const rows: string[][] = [];
     const results: Array<Record<string, unknown>> = [];
+    const unfair: string[] = [];
     for (const l1 of [0, 10_000]) {
       for (const concurrency of [1, 8, 64]) {
+        const args = ['--store', redis.url, '--local-cache', String(l1), '--concurrency', String(concurrency), '--seconds', String(SECONDS), '--hot', String(HOT), '--warmup-seconds', '1'];
+        const byReplicas = new Map<number, Timed[]>([
+          [1, []],
+          [2, []],
+        ]);
+        for (let round = 0; round < ROUNDS; round++) {
+          for (const replicas of [1, 2]) byReplicas.get(replicas)?.push(await timedRun(args, replicas, redis.port, SECONDS));
+        }
         const perReplicas: number[] = [];
         for (const replicas of [1, 2]) {
-          const start = Date.now() + (quick ? 2500 : 4000);
-          const args = ['--store', redis.url, '--local-cache', String(l1), '--concurrency', String(concurrency), '--seconds', String(SECONDS), '--hot', String(HOT), '--start', String(start)];
-          const runs = await Promise.all(Array.from({ length: replicas }, () => replica(args)));
-          const perSecond = runs.reduce((s, r) => s + r.perSecond, 0);
+          const all = byReplicas.get(replicas) ?? [];
+          const kept = median(all, (t) => t.perSecond);
+          const { runs, perSecond, cpu } = kept;
           perReplicas.push(perSecond);
           const p50 = Math.max(...runs.map((r) => r.p50Ms));
           const p99 = Math.max(...runs.map((r) => r.p99Ms));
-          const errors = runs.reduce((s, r) => s + r.errors + r.fallbacks, 0);
-          results.push({ l1: l1 > 0, replicas, concurrency, perSecond, p50Ms: p50, p99Ms: p99, errors });
+          const errors = all.reduce((s, t) => s + t.runs.reduce((e, r) => e + r.errors + r.fallbacks, 0), 0);
+          const label = `${l1 > 0 ? 'L1 + Redis' : 'Redis only'}, ${replicas} replica(s), ${concurrency} in flight`;
+          for (const t of all) {
+            if (!t.quiet || (t.cpu.other ?? 0) > OTHER_CPU_LIMIT) unfair.push(`${label}: other processes used ${cores(t.cpu.other)} cores`);
+            if (t.overlap < 0.98) unfair.push(`${label}: the replicas ran side by side for only ${(t.overlap * 100).toFixed(0)}% of the window`);
+          }
+          results.push({ l1: l1 > 0, replicas, concurrency, perSecond, p50Ms: p50, p99Ms: p99, errors, cpuCores: cpu, rounds: all.map((t) => t.perSecond) });
           const scale = replicas === 2 ? `${((perReplicas[1] ?? 0) / (perReplicas[0] ?? 1)).toFixed(2)}×` : '';
-          rows.push([l1 > 0 ? 'L1 + Redis' : 'Redis only', String(replicas), String(concurrency), fmtInt(perSecond), fmtMs(p50), fmtMs(p99), String(errors), scale]);
+          rows.push([l1 > 0 ? 'L1 + Redis' : 'Redis only', String(replicas), String(concurrency), fmtInt(perSecond), fmtMs(p50), fmtMs(p99), String(errors), cores(cpu.replicas), cores(cpu.redis), cores(cpu.other), scale]);
         }
       }
     }
-    console.log(`kvcache bench:redis — 10,000 FAQ entries, ${HOT} hot questions, full pipeline with statistics, ${SECONDS} s per run (replicas are processes)`);
-    console.log(table(['store', '>replicas', '>in flight', '>lookups/s', '>p50 ms', '>p99 ms', '>errors', '>2 vs 1'], rows));
+    console.log(
+      `kvcache bench:redis — 10,000 FAQ entries, ${HOT} hot questions, full pipeline with statistics, ${SECONDS} s per run (replicas are processes, started together once all are warm)` +
+        (ROUNDS > 1 ? `, median of ${ROUNDS} runs` : '') +
+        `; CPU in cores during the run`,
+    );
+    console.log(table(['store', '>replicas', '>in flight', '>lookups/s', '>p50 ms', '>p99 ms', '>errors', '>CPU replicas', '>CPU redis', '>CPU other', '>2 vs 1'], rows));
+    if (unfair.length > 0) console.log(`not a fair comparison, rerun on an idle machine:\n  ${unfair.join('\n  ')}`);
     const noL1 = results.find((r) => !r.l1 && r.replicas === 1 && r.concurrency === 1) as { p99Ms: number };
     const withL1 = results.find((r) => r.l1 && r.replicas === 1 && r.concurrency === 1) as { p99Ms: number };
     const scaleAt = (l1: boolean, c: number) => {
@@ -85,7 +101,7 @@ async function main(): Promise<void> {
     const port = redis.port;
     const steadySeconds = OUTAGE_S + 10;
     const start = Date.now() + 3000;
-    const running = replica(['--store', redis.url, '--local-cache', '10000', '--mode', 'steady', '--rate', '100', '--seconds', String(steadySeconds), '--hot', String(HOT), '--start', String(start)]);
+    const running = spawnReplica(['--store', redis.url, '--local-cache', '10000', '--mode', 'steady', '--rate', '100', '--seconds', String(steadySeconds), '--hot', String(HOT), '--start', String(start)], false).result;
     await new Promise((r) => setTimeout(r, start - Date.now() + 3000));
     await redis.stop();
     const stoppedAt = Date.now();
@@ -106,7 +122,7 @@ async function main(): Promise<void> {
     console.log(table(['>questions', '>crashed', '>unanswered (errors)', '>fallback replies', '>slowest reply ms', '>usual p99 ms'], [[fmtInt(outage.questions), crashed ? 'YES' : '0', String(outage.unanswered), String(outage.fallbacks), fmtMs(outage.maxMs ?? NaN), fmtMs(usualP99)]]));
     const ok = !crashed && outage.unanswered === 0 && (outage.maxMs ?? Infinity) <= usualP99 + 1000;
     console.log(`target: 0 crashes, 0 unanswered, every reply within the usual time + 1 s: ${ok ? 'PASS' : 'FAIL'}`);
-    writeJson(path.join(projectRoot(), 'bench', 'results', 'redis.json'), { date: new Date().toISOString(), machine: machineInfo(), results, outage });
+    writeJson(path.join(projectRoot(), 'bench', 'results', 'redis.json'), { date: new Date().toISOString(), machine: machineInfo(), seconds: SECONDS, rounds: ROUNDS, results, unfair, outage });
     console.log('wrote bench/results/redis.json');
   } finally {
     await redis.stop().catch(() => undefined);
