@@ -104,6 +104,57 @@ export function describeStoreContract(name: string, factory: () => Promise<Harne
       }
     });
 
+    test('update: read-modify-write of live keys; missing and expired keys are left alone; the TTL is kept', async () => {
+      await store.set(`${ns}a`, { n: 1, tags: [] });
+      await store.set(`${ns}t`, { n: 5 }, 60_000);
+      await store.set(`${ns}gone`, { n: 9 }, 40);
+      await sleep(80);
+      const out = await store.update<{ n: number }>([`${ns}a`, `${ns}missing`, `${ns}t`, `${ns}gone`], (_k, v) => ({ ...v, n: v.n + 1 }));
+      expect(out).toEqual([{ n: 2, tags: [] }, undefined, { n: 6 }, undefined]);
+      expect(await store.getMany([`${ns}a`, `${ns}missing`, `${ns}t`, `${ns}gone`])).toEqual([{ n: 2, tags: [] }, undefined, { n: 6 }, undefined]);
+      // Returning undefined leaves the value as it is.
+      expect(await store.update([`${ns}a`], () => undefined)).toEqual([undefined]);
+      expect(await store.get(`${ns}a`)).toEqual({ n: 2, tags: [] });
+      // The expiry survived the update, in the value and (Redis) on the key itself.
+      expect(JSON.parse((await h.raw(`${ns}t`)) ?? 'null')).toMatchObject({ value: { n: 6 }, expires: expect.any(Number) });
+      await store.set(`${ns}short`, { n: 1 }, 150);
+      await store.update<{ n: number }>([`${ns}short`], (_k, v) => ({ n: v.n + 1 }));
+      await sleep(250);
+      expect(await store.get(`${ns}short`)).toBeUndefined();
+      if (name === 'redis') expect(await h.raw(`${ns}short`)).toBeUndefined();
+    });
+
+    test('update is atomic per key across connections: no increment is lost, nothing deleted comes back', async () => {
+      const other = h.second ? await h.second() : store;
+      try {
+        const k = `${ns}counter`;
+        await store.set(k, { n: 0 });
+        const bump = async (s: KvStore) => {
+          for (let i = 0; i < 25; i++) await s.update<{ n: number }>([k], (_k, v) => ({ n: v.n + 1 }));
+        };
+        await Promise.all([bump(store), bump(other), bump(store), bump(other)]);
+        expect(await store.get(k)).toEqual({ n: 100 });
+        // A writer updating in a loop while another connection deletes the key never writes it back.
+        const d = `${ns}doomed`;
+        await store.set(d, { n: 0 });
+        let stop = false;
+        const loop = (async () => {
+          while (!stop) {
+            await store.update<{ n: number }>([d], (_k, v) => ({ n: v.n + 1 }));
+            await new Promise((r) => setImmediate(r)); // memory and SQLite answer synchronously: let timers run
+          }
+        })();
+        await sleep(20);
+        await other.delete(d);
+        await sleep(20);
+        stop = true;
+        await loop;
+        expect(await store.get(d)).toBeUndefined();
+      } finally {
+        if (other !== store) await other.close();
+      }
+    });
+
     test('get of a missing key is undefined; getMany([]) is []', async () => {
       expect(await store.get(`${ns}missing`)).toBeUndefined();
       expect(await store.getMany([])).toEqual([]);

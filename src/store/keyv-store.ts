@@ -37,6 +37,11 @@ export interface RedisScanClient {
   sendCommand?(args: string[]): Promise<unknown>;
 }
 
+// Compare-and-set per key: written only if it still holds the string that was read; the expiry is kept.
+const REDIS_CAS =
+  "local r = {} for i = 1, #KEYS do if redis.call('get', KEYS[i]) == ARGV[2 * i - 1] then redis.call('set', KEYS[i], ARGV[2 * i], 'KEEPTTL') r[i] = 1 else r[i] = 0 end end return r";
+const REDIS_UPDATE_ATTEMPTS = 32;
+
 // Holder-only changes of a lease, atomic on the server.
 const REDIS_EXTEND = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
 const REDIS_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
@@ -218,6 +223,72 @@ export class KeyvStore implements KvStore {
       return live;
     }
     return this.guard('delete', () => this.keyv.delete(key));
+  }
+
+  async update<T>(keys: string[], fn: (key: string, current: T) => T | undefined): Promise<Array<T | undefined>> {
+    this.assertOpen('update');
+    if (keys.length === 0) return [];
+    // The new raw string for one stored raw string, keeping its expiry; undefined when absent, expired or left.
+    const next = (key: string, raw: unknown, now: number): { raw: string; value: T } | undefined => {
+      const env = decodeEntry<T>(raw);
+      if (!env || !isLive(env, now)) return undefined;
+      const value = fn(key, env.value as T);
+      if (value === undefined) return undefined;
+      return { raw: encodeEntry(value, typeof env.expires === 'number' ? env.expires : undefined), value };
+    };
+    const b = this.backend;
+    if (b.kind === 'memory') {
+      const now = Date.now();
+      return keys.map((k) => {
+        const n = next(k, b.map.get(k), now);
+        if (n) b.map.set(k, n.raw);
+        return n?.value;
+      });
+    }
+    if (b.kind === 'sqlite') {
+      const out = new Map<string, T>();
+      this.guardSync('update', () =>
+        b.adapter.updateRaw(keys, (k, raw) => {
+          const n = next(k, raw, Date.now());
+          if (n) out.set(k, n.value);
+          return n?.raw;
+        }),
+      );
+      return keys.map((k) => out.get(k));
+    }
+    return this.guard('update', () => this.updateRedis(keys, next));
+  }
+
+  /**
+   * Optimistic on Redis: read the raw strings, compute, then one script writes each key only if it still holds
+   * the string that was read (KEEPTTL keeps its expiry); keys that changed meanwhile are read and tried again.
+   */
+  private async updateRedis<T>(keys: string[], next: (key: string, raw: unknown, now: number) => { raw: string; value: T } | undefined): Promise<Array<T | undefined>> {
+    const b = this.backend;
+    if (b.kind !== 'redis') throw new Error('updateRedis on a non-Redis store');
+    const out = new Map<string, T>();
+    let pending = [...new Set(keys)];
+    for (let attempt = 0; attempt < REDIS_UPDATE_ATTEMPTS && pending.length > 0; attempt++) {
+      const raws = this.reads ? await this.reads.read(pending) : await b.client.mGet(pending);
+      const now = Date.now();
+      const tries: Array<{ key: string; from: string; to: string; value: T }> = [];
+      pending.forEach((key, i) => {
+        const raw = raws[i];
+        const n = typeof raw === 'string' ? next(key, raw, now) : undefined;
+        if (n && typeof raw === 'string') tries.push({ key, from: raw, to: n.raw, value: n.value });
+      });
+      if (tries.length === 0) break;
+      const done = (await b.client.eval(REDIS_CAS, { keys: tries.map((t) => t.key), arguments: tries.flatMap((t) => [t.from, t.to]) })) as unknown[];
+      pending = [];
+      tries.forEach((t, i) => {
+        if (Number(done[i]) === 1) out.set(t.key, t.value);
+        else pending.push(t.key);
+      });
+      // Writers that collided back off by a random, growing pause so they stop colliding.
+      if (pending.length > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, 1 + attempt)));
+    }
+    // A key still changing after every attempt is left as the other writers made it.
+    return keys.map((k) => out.get(k));
   }
 
   async apply(ops: StoreOp[]): Promise<void> {

@@ -174,6 +174,20 @@ export class L1Store implements KvStore {
     }
   }
 
+  async update<T>(keys: string[], fn: (key: string, current: T) => T | undefined): Promise<Array<T | undefined>> {
+    let written: Array<T | undefined> | null = null;
+    try {
+      written = await this.inner.update<T>(keys, fn);
+      return written;
+    } finally {
+      const result = written;
+      const ops: StoreOp[] = result
+        ? keys.flatMap((key, i): StoreOp[] => (result[i] === undefined ? [] : [{ op: 'set', key, value: result[i] }]))
+        : keys.map((key): StoreOp => ({ op: 'set', key, value: undefined }));
+      await this.written(ops, result !== null);
+    }
+  }
+
   async apply(ops: StoreOp[]): Promise<void> {
     let ok = false;
     try {

@@ -55,6 +55,8 @@ type Row = { key: string; value: string };
 
 export class KeyvSqliteAdapter extends EventEmitter implements KeyvStoreAdapter {
   private txLease: ((m: string, k: string, t: string, ttl: number) => unknown) | undefined;
+  private txUpdate: ((keys: string[], f: (key: string, raw: string) => string | undefined) => unknown) | undefined;
+  private stUpdate: Database.Statement<[string, string]> | undefined;
   readonly opts: SqliteAdapterOpts;
   /** Set by Keyv; undefined when Keyv was built with namespace '' (keys stored exactly as given). */
   namespace?: string | undefined;
@@ -274,6 +276,28 @@ export class KeyvSqliteAdapter extends EventEmitter implements KeyvStoreAdapter 
       return true;
     }).immediate;
     return this.txLease(mode, key, token, ttlMs) as boolean;
+  }
+
+  /**
+   * Read-modify-write of live rows in ONE write transaction (so no other process writes in between): `fn` gets
+   * each row's raw stored string and returns the new one, or undefined to leave the row. The expiry is kept.
+   * Returns, per key, the string written or undefined.
+   */
+  updateRaw(keys: string[], fn: (key: string, raw: string) => string | undefined): Array<string | undefined> {
+    this.stUpdate ??= this.db.prepare<[string, string]>('UPDATE kv SET value = ? WHERE key = ?');
+    const update = this.stUpdate;
+    this.txUpdate ??= this.db.transaction((ks: string[], f: (key: string, raw: string) => string | undefined) => {
+      const now = Date.now();
+      return ks.map((k) => {
+        const raw = this.stGet.get(k, now);
+        const next = raw === undefined ? undefined : f(k, raw);
+        if (next !== undefined) update.run(next, k);
+        return next;
+      });
+    }).immediate;
+    const out = this.txUpdate(keys, fn) as Array<string | undefined>;
+    this.afterWrite(keys.length);
+    return out;
   }
 
   /** Runs every op in order inside ONE write transaction: all of them are applied, or (on any throw) none. */

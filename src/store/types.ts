@@ -31,6 +31,13 @@ export interface KvStore {
   /** ttlMs undefined or 0: no expiry. */
   set(key: string, value: unknown, ttlMs?: number): Promise<void>;
   delete(key: string): Promise<boolean>;
+  /**
+   * Read-modify-write of live keys, atomic per key across every process sharing the store: `fn` gets a key's
+   * current value and returns its new value (undefined: leave it). A value changed or deleted by someone else
+   * meanwhile is never overwritten with a copy made from the old one (fn runs again on the new value; a
+   * deleted key stays deleted). The key's expiry is kept. Returns the value written per key, or undefined.
+   */
+  update<T>(keys: string[], fn: (key: string, current: T) => T | undefined): Promise<Array<T | undefined>>;
   /** Applies every op in order; in one transaction where the backend allows (see atomicApply). */
   apply(ops: StoreOp[]): Promise<void>;
   /**
