@@ -65,6 +65,18 @@ describe('two replicas on one Redis', () => {
     expect(results.filter((r) => r.source === 'generated')).toHaveLength(1);
   });
 
+  test('hit counts written by both replicas at once add up, and never bring back a forgotten answer', async () => {
+    for (let i = 0; i < 20; i++) await (i % 2 ? b : a).answerer.ask('default', 'Do you rent camping gear?');
+    await Promise.all([a.cache.flushHits(), b.cache.flushHits()]);
+    const entry = await a.store.get<{ hitCount: number; answer: string }>(keys.entry('default', 'rentals', true));
+    expect(entry).toMatchObject({ hitCount: 20, answer: 'Yes: tents, stoves and packs from $15 a day.' });
+    // Counts pending on A while B forgets the entry: A's flush must not write the old entry back.
+    for (let i = 0; i < 5; i++) await a.answerer.ask('default', 'Do you rent camping gear?');
+    expect(await b.cache.forgetId('default', 'rentals')).toBeTruthy();
+    await a.cache.flushHits();
+    expect(await b.store.get(keys.entry('default', 'rentals', true))).toBeUndefined();
+  });
+
   test('when the replica running the model dies, its lease lapses and another replica answers', async () => {
     const q = 'can i hire a stove';
     // A runner that took the question and died: its lease is never renewed.

@@ -156,24 +156,21 @@ export class AnswerCache {
 
   /**
    * Writes accumulated hit counts into the entries (write-behind: a hit never waits on a write), in small
-   * batches so a busy second's worth of counts never blocks lookups for long.
+   * batches so a busy second's worth of counts never blocks lookups for long. Each entry is updated in place,
+   * atomically: a count never overwrites an answer changed, or brings back an entry forgotten, by another
+   * process since it was read, and two replicas' counts add up.
    */
   async flushHits(): Promise<void> {
     const batch = [...this.pendingHits.entries()];
     this.pendingHits.clear();
     for (let i = 0; i < batch.length; i += HIT_FLUSH_BATCH) {
-      const part = batch.slice(i, i + HIT_FLUSH_BATCH);
+      const part = new Map(batch.slice(i, i + HIT_FLUSH_BATCH));
       const now = this.clock.now();
-      const current = await this.store.getMany<CacheEntry>(part.map(([k]) => k));
-      const ops: StoreOp[] = [];
-      part.forEach(([k, h], j) => {
-        const e = current[j];
-        if (!e || (e.expiresAt !== null && e.expiresAt <= now)) return;
-        e.hitCount += h.n;
-        e.lastHitAt = Math.max(e.lastHitAt ?? 0, h.last);
-        ops.push(e.expiresAt === null ? { op: 'set', key: k, value: e } : { op: 'set', key: k, value: e, ttlMs: e.expiresAt - now });
+      await this.store.update<CacheEntry>([...part.keys()], (k, e) => {
+        const h = part.get(k);
+        if (!h || (e.expiresAt !== null && e.expiresAt <= now)) return undefined;
+        return { ...e, hitCount: e.hitCount + h.n, lastHitAt: Math.max(e.lastHitAt ?? 0, h.last) };
       });
-      if (ops.length > 0) await this.store.apply(ops);
       await new Promise<void>((r) => setImmediate(r));
     }
   }
