@@ -79,7 +79,8 @@ export function redisCommand(port: number, cmd: string, timeoutMs = 30_000): Pro
 
 async function ping(port: number): Promise<boolean> {
   return redisCommand(port, 'PING', 1000).then(
-    (line) => line === '+PONG',
+    // A server with requirepass answers NOAUTH: up all the same.
+    (line) => line === '+PONG' || line.startsWith('-NOAUTH'),
     () => false,
   );
 }
@@ -89,12 +90,15 @@ function waitExit(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-/** `port`: reuse a port (a restart of a stopped server, as after an outage); default a free one. */
-export async function startRedis(opts: { port?: number } = {}): Promise<RedisServer> {
+/**
+ * `port`: reuse a port (a restart of a stopped server, as after an outage); default a free one. `args`: more
+ * redis-server options (`--requirepass`, `--tls-port` with its files, …).
+ */
+export async function startRedis(opts: { port?: number; args?: string[] } = {}): Promise<RedisServer> {
   const bin = findRedisServer();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kvcache-redis-'));
   const port = opts.port ?? (await freePort());
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'];
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', ...(opts.args ?? [])];
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (d: Buffer): void => {

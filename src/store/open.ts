@@ -233,5 +233,15 @@ function redisOpenMessage(spec: RedisSpec, err: unknown): string {
   if (code === 'ERR' && /DB index/i.test(String((err as Error | undefined)?.message))) {
     return `Redis at ${where} has no database ${spec.db} (${code}); fix the /db number in KVCACHE_STORE`;
   }
+  if (spec.tls && /CERT|SELF_SIGNED|UNABLE_TO_|ERR_TLS|HOSTNAME|ALTNAME/i.test(code)) {
+    return (
+      `the TLS certificate of Redis at ${where} is not trusted (${code}); if it is signed by your own CA, start the bot ` +
+      'with NODE_EXTRA_CA_CERTS=/path/to/ca.pem, and check that the certificate names the host in KVCACHE_STORE'
+    );
+  }
+  // A TLS-only port hangs up on a plaintext hello.
+  if (!spec.tls && (code === 'ECONNRESET' || /socket closed unexpectedly/i.test(code))) {
+    return `Redis at ${where} closed the connection (${code}); if it only speaks TLS, use rediss:// in KVCACHE_STORE`;
+  }
   return `cannot reach Redis at ${where} (${code}); start redis-server or fix KVCACHE_STORE`;
 }
