@@ -2,7 +2,9 @@
  * One bot replica for bench:redis, as its own process: opens the app on the shared Redis (with or without L1),
  * then asks FAQ questions through the full pipeline (statistics on) for a while and prints one JSON summary.
  *   --mode load:   `concurrency` lookups in flight, as fast as they go, for `seconds`
- *   --mode steady: `rate` questions a second (a Slack-like trickle), for `seconds`; counts failures and latency
+ *   --mode steady: `rate` questions a second (a Slack-like trickle), for `seconds`; counts failures and latency.
+ *                  With `--cold-every N`, every Nth question is an FAQ question outside the hot set, asked once:
+ *                  never in the L1, so it needs Redis (what an outage does to a question the L1 cannot answer).
  *
  * Start: with `--start <epoch ms>` the run begins then. Without it the replica prints `{"ready":true}` once
  * warmed up and begins at the epoch ms of a `go <epoch ms>` line on stdin, so the parent can start every
@@ -24,6 +26,7 @@ const f = parseFlags(process.argv.slice(2), {
   rate: 'value',
   start: 'value',
   'warmup-seconds': 'value',
+  'cold-every': 'value',
 });
 const store = f.get('store') ?? '';
 const concurrency = Number(f.get('concurrency') ?? '1');
@@ -31,6 +34,7 @@ const seconds = Number(f.get('seconds') ?? '3');
 const hot = Number(f.get('hot') ?? '1000');
 const rate = Number(f.get('rate') ?? '100');
 const warmupSeconds = Number(f.get('warmup-seconds') ?? '0');
+const coldEvery = Number(f.get('cold-every') ?? '0');
 
 /** The epoch ms to begin at: --start, or the parent's `go` line after this replica says it is ready. */
 function startTime(): Promise<number> {
@@ -76,10 +80,12 @@ async function main(): Promise<void> {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const end = t0 + seconds * 1000;
+  let cold = 0;
   const one = async (i: number) => {
     const a = performance.now();
     try {
-      const r = await app.answerer.ask('default', question(i % hot));
+      const q = coldEvery > 0 && i % coldEvery === coldEvery - 1 ? question(hot + cold++) : question(i % hot);
+      const r = await app.answerer.ask('default', q);
       if (r.source === 'fallback') fallbacks += 1;
     } catch {
       errors += 1;

@@ -103,14 +103,15 @@ async function main(): Promise<void> {
     // ---- outages ----------------------------------------------------------------------------------------
     // First a hung server (paused: connections stay open, nothing answers; the FAQ is still there after),
     // then a stopped one, started again empty (no persistence).
-    const usualP99 = withL1.p99Ms;
+    // The usual time of the slower kind of question here: a cold one read from Redis.
+    const usualP99 = Math.max(withL1.p99Ms, noL1.p99Ms);
     const outages: Array<Record<string, unknown>> = [];
     const rows2: string[][] = [];
     let allOk = true;
     for (const kind of ['paused', 'stopped'] as const) {
       const steadySeconds = OUTAGE_S + 10;
       const start = Date.now() + 3000;
-      const running = spawnReplica(['--store', redis.url, '--local-cache', '10000', '--mode', 'steady', '--rate', '100', '--seconds', String(steadySeconds), '--hot', String(HOT), '--start', String(start)], false).result;
+      const running = spawnReplica(['--store', redis.url, '--local-cache', '10000', '--mode', 'steady', '--rate', '100', '--cold-every', '10', '--seconds', String(steadySeconds), '--hot', String(HOT), '--start', String(start)], false).result;
       await new Promise((r) => setTimeout(r, start - Date.now() + 3000));
       const t0 = Date.now();
       if (kind === 'paused') redis.pause();
@@ -131,7 +132,7 @@ async function main(): Promise<void> {
       allOk &&= !crashed && o.unanswered === 0 && (o.maxMs ?? Infinity) <= usualP99 + 1000;
       rows2.push([kind === 'paused' ? 'paused (hung)' : 'stopped, restarted empty', (outageMs / 1000).toFixed(1), fmtInt(o.questions), crashed ? 'YES' : '0', String(o.unanswered), String(o.fallbacks), fmtMs(o.maxMs ?? NaN), fmtMs(usualP99)]);
     }
-    console.log(`\noutages: redis-server paused, then stopped, for ${OUTAGE_S} s each under 100 questions/s (one replica, L1 on, 1,000 hot questions)`);
+    console.log(`\noutages: redis-server paused, then stopped, for ${OUTAGE_S} s each under 100 questions/s (one replica, L1 on; 9 in 10 questions from 1,000 hot ones, 1 in 10 a cold FAQ question that needs Redis)`);
     console.log(table(['redis-server', '>seconds', '>questions', '>crashed', '>unanswered (errors)', '>fallback replies', '>slowest reply ms', '>usual p99 ms'], rows2));
     console.log(`target: 0 crashes, 0 unanswered, every reply within the usual time + 1 s: ${allOk ? 'PASS' : 'FAIL'}`);
     const outage = outages;
