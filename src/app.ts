@@ -7,6 +7,7 @@ import { AnswerCache } from './core/cache';
 import { ReplicaFlight } from './core/flight';
 import { isOutage, StoreHealth } from './core/health';
 import { buildReport, type StatsReport } from './core/report';
+import { spoolStats, takeSpooledStats } from './core/spool';
 import { StatsRecorder } from './core/stats';
 import { systemClock, type Clock, type Generator, type SemanticMatcher } from './core/types';
 import type { Config } from './config';
@@ -57,6 +58,11 @@ export async function openApp(config: Config, deps: AppDeps = {}): Promise<App> 
   const recovered = await recoverJournals(store);
   if (recovered.length > 0) logger.warn({ tenants: recovered }, 'rolled forward an interrupted FAQ preload');
   const stats = new StatsRecorder(store, clock, config.statsFlushMs, logger);
+  // Counts a previous process on this data folder could not write before it exited (a store outage).
+  const spooled = takeSpooledStats(config.dataDir);
+  for (const d of spooled.deltas) stats.adopt(d);
+  if (spooled.files.length > 0) logger.warn({ files: spooled.files }, 'adding statistics an earlier process could not write before it exited');
+  if (spooled.problems.length > 0) logger.error({ problems: spooled.problems }, 'unreadable statistics files were renamed .bad and left in the data folder');
   const cache = new AnswerCache({ store, clock, stats, ttlMs: config.ttlMs, maxEntries: config.maxEntries });
   let embedder: Embedder | null = null;
   if (deps.withEmbedder && deps.semantic === undefined && config.embedModel !== 'none') {
@@ -138,13 +144,23 @@ export async function openApp(config: Config, deps: AppDeps = {}): Promise<App> 
       closed = true;
       if (hitTimer) clearInterval(hitTimer);
       try {
+        // Shutting down while the store is down: keep what could not be written, say so, still close cleanly.
+        await cache.close().catch((err: unknown) => {
+          if (!isOutage(err)) throw err;
+          logger.warn({ err: (err as Error).message }, 'hit counts could not be written before exit (they only order the cache)');
+        });
         try {
-          await cache.close();
           await stats.close();
         } catch (err) {
-          // Shutting down while the store is down: say what could not be written, and still close cleanly.
           if (!isOutage(err)) throw err;
-          logger.error({ err: (err as Error).message, unwritten: stats.pendingSummary() }, 'statistics and hit counts could not be written before exit');
+          const unwritten = stats.pendingSummary();
+          let file: string | null = null;
+          try {
+            file = spoolStats(config.dataDir, stats.pendingDeltas());
+          } catch (spoolErr) {
+            logger.error({ err: (spoolErr as Error).message, unwritten }, 'statistics could not be written before exit, nor kept in the data folder: these counts are lost');
+          }
+          if (file) logger.error({ err: (err as Error).message, unwritten, file }, 'statistics could not be written before exit: kept in the data folder; the next start there adds them');
         }
         await model?.close();
         await embedder?.close();

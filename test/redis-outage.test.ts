@@ -8,7 +8,8 @@ import path from 'node:path';
 import { freePort, startRedis, type RedisServer } from '../testkit/redis';
 import { startSlackApi, type SlackApi } from '../testkit/slack-api';
 import { appMention, eventCallback, postSigned } from '../testkit/slack-signing';
-import { tmpDir } from './helpers/app';
+import pino from 'pino';
+import { openTestApp, tmpDir } from './helpers/app';
 import { collect, runCli, spawnNode } from './helpers/cli';
 import { waitHealthy } from './helpers/slack';
 
@@ -112,3 +113,32 @@ test('stopping, then pausing redis-server mid-run: answers keep coming, one warn
   expect(r.stderr).toMatch(/store is back/);
   expect(r.stderr).toMatch(/statistics held in memory while the store was down are written/);
 }, 90_000);
+
+test('a process that exits while Redis is down keeps its statistics in the data folder; the next start adds them, once', async () => {
+  const redis1 = await startRedis();
+  const dataDir = tmpDir();
+  const logs: string[] = [];
+  const logger = pino({ level: 'warn' }, { write: (s: string) => void logs.push(s) });
+  const a = await openTestApp({ store: redis1.url, dataDir, statsFlushMs: 0 }, { logger });
+  for (const q of ['Do you ship to Canada?', 'Do you ship to Canada?', 'Where is my order?']) await a.answerer.ask('default', q);
+  await redis1.stop();
+  await a.close();
+  const spooled = fs.readdirSync(dataDir).filter((f) => f.startsWith('unwritten-stats-'));
+  expect(spooled).toHaveLength(1);
+  expect(logs.join('')).toMatch(/statistics could not be written before exit: kept in the data folder/);
+
+  const redis2 = await startRedis({ port: redis1.port });
+  try {
+    // Two processes start on the same folder at once: only one takes the file.
+    const [b, c] = await Promise.all([openTestApp({ store: redis2.url, dataDir, statsFlushMs: 0 }, { logger }), openTestApp({ store: redis2.url, dataDir, statsFlushMs: 0 }, { logger })]);
+    await c.close(); // whichever of the two took the file has written it by now
+    const report = await b.report('default');
+    await b.close();
+    expect(report.lookups).toBe(3);
+    expect(report.outages).toMatchObject({ failedWrites: 1, lookupsWrittenLate: 3 });
+    expect(report.unanswered.map((u) => u.question)).toEqual(['Where is my order?', 'Do you ship to Canada?', 'Do you ship to Canada?']);
+    expect(fs.readdirSync(dataDir).filter((f) => f.startsWith('unwritten-stats-'))).toEqual([]);
+  } finally {
+    await redis2.stop();
+  }
+});

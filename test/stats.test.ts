@@ -1,6 +1,9 @@
 import { addSample, bucketOf, bucketUpperMs, quantile, type Histogram } from '../src/core/histogram';
 import { buildReport, formatReport } from '../src/core/report';
+import fs from 'node:fs';
+import path from 'node:path';
 import { keys } from '../src/core/keys';
+import { spoolStats, takeSpooledStats } from '../src/core/spool';
 import { emptyStats, MAX_REVIEWS, MAX_TRACKED_QUESTIONS, MAX_UNANSWERED, StatsRecorder, type FeedbackItem } from '../src/core/stats';
 import { statsKeys } from '../src/store/redis-stats';
 import { statsBlocks } from '../src/slack/blocks';
@@ -219,5 +222,22 @@ describe('StatsRecorder on Redis: atomic commands, no lease', () => {
     expect(doc.questions.old?.count).toBe(7);
     expect(doc.unanswered.map((u) => u.question)).toEqual(['older unanswered', 'newer unanswered']);
     await r.close();
+  });
+});
+
+describe('statistics kept in the data folder', () => {
+  test('a spooled file round-trips; an unreadable one is renamed .bad and named, never half-read', () => {
+    const dir = tmpDir();
+    const d = emptyStats(5);
+    d.outcomes.exact = 4;
+    const file = spoolStats(dir, { T: d });
+    expect(file).not.toBeNull();
+    expect(spoolStats(dir, {})).toBeNull();
+    fs.writeFileSync(path.join(dir, 'unwritten-stats-1-1.json'), '{"version":1,"delt');
+    const taken = takeSpooledStats(dir);
+    expect(taken.deltas).toEqual([{ T: expect.objectContaining({ outcomes: expect.objectContaining({ exact: 4 }) }) }]);
+    expect(taken.problems).toEqual([expect.stringMatching(/unwritten-stats-1-1\.json: /)]);
+    expect(fs.readdirSync(dir).sort()).toEqual(['unwritten-stats-1-1.json.bad']);
+    expect(takeSpooledStats(dir).deltas).toEqual([]);
   });
 });

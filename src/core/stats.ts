@@ -333,6 +333,23 @@ export class StatsRecorder {
     return this.flushing;
   }
 
+  /** What is recorded but not yet written, per tenant (to keep in a file when exiting during an outage). */
+  pendingDeltas(): Record<string, StatsDoc> {
+    return Object.fromEntries(this.pending);
+  }
+
+  /** Takes over deltas another process could not write (from a file): written with the next flush, as late. */
+  adopt(deltas: Record<string, StatsDoc>): void {
+    for (const [tenant, d] of Object.entries(deltas)) {
+      const delta = mergeStats(emptyStats(d.since), d);
+      delta.late.flushes = Math.max(1, delta.late.flushes);
+      const mine = this.pending.get(tenant);
+      const merged = mine ? mergeStats(delta, mine, true) : delta;
+      this.pending.set(tenant, merged);
+      this.pendingQuestions.set(tenant, Object.keys(merged.questions).length);
+    }
+  }
+
   /** Lookups recorded but not yet written, per tenant (what an exit during an outage leaves unwritten). */
   pendingSummary(): Record<string, number> {
     const out: Record<string, number> = {};
