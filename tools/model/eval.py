@@ -152,6 +152,24 @@ def words(t):
     return {w for w in TOKEN.findall(t.lower()) if w not in STOP}
 
 
+def kv_cache_check(model, tok, cases, **greedy_kw):
+    """KV cache vs no cache (decoder_model_quantized.onnx): mean latency of each and how often they agree."""
+    t_c, t_n, agree = [], [], 0
+    for c in cases:
+        ids = tok(c["input"]).input_ids
+        t0 = time.perf_counter()
+        a = model.greedy(ids, **greedy_kw)
+        t_c.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        b = model.greedy_nocache(ids, **greedy_kw)
+        t_n.append(time.perf_counter() - t0)
+        agree += a == b
+    r_kv = {"n": len(t_c), "with_cache_ms": 1000 * float(np.mean(t_c)), "without_cache_ms": 1000 * float(np.mean(t_n)),
+            "same_output": agree}
+    print(json.dumps({"kv_cache": r_kv}), flush=True)
+    return r_kv
+
+
 def run_set(model, tok, cases, label, constrained=False):
     ems, f1s, lat, trunc = [], [], [], 0
     for c in cases:
@@ -317,20 +335,7 @@ def main_pointer(args, tok, model):
     r_base = {"set": "(d) baselines on (a), same contexts", **base}
     print(json.dumps(r_base), flush=True)
 
-    # KV cache vs no cache (decoder_model_quantized.onnx): latency and agreement on the first 24 demo cases
-    t_c, t_n, agree = [], [], 0
-    for c in demo[:24]:
-        ids = tok(c["input"]).input_ids
-        t0 = time.perf_counter()
-        a = model.greedy(ids, max_new=POINTER_MAX_NEW)
-        t_c.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        b = model.greedy_nocache(ids, max_new=POINTER_MAX_NEW)
-        t_n.append(time.perf_counter() - t0)
-        agree += a == b
-    r_kv = {"n": len(t_c), "with_cache_ms": 1000 * float(np.mean(t_c)), "without_cache_ms": 1000 * float(np.mean(t_n)),
-            "same_output": agree}
-    print(json.dumps({"kv_cache": r_kv}), flush=True)
+    r_kv = kv_cache_check(model, tok, demo[:24], max_new=POINTER_MAX_NEW)
 
     wrong_demo = [c for c in demo if c["output_pointer"] != c["pointer"]]
     results = {"model": os.path.relpath(args.model, ROOT), "mode": "pointer", "threads": args.threads,
@@ -400,20 +405,7 @@ def main():
     r_syn_c = run_set(model, tok, syn, "synthetic held-out companies", constrained=True)
     r_demo_c = run_set(model, tok, demo, "demo FAQ paraphrases", constrained=True)
 
-    # KV cache vs no cache (decoder_model_quantized.onnx): latency and agreement on the first 24 demo cases
-    t_c, t_n, agree = [], [], 0
-    for c in demo[:24]:
-        ids = tok(c["input"]).input_ids
-        t0 = time.perf_counter()
-        a = model.greedy(ids)
-        t_c.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        b = model.greedy_nocache(ids)
-        t_n.append(time.perf_counter() - t0)
-        agree += a == b
-    r_kv = {"n": len(t_c), "with_cache_ms": 1000 * float(np.mean(t_c)), "without_cache_ms": 1000 * float(np.mean(t_n)),
-            "same_output": agree}
-    print(json.dumps({"kv_cache": r_kv}), flush=True)
+    r_kv = kv_cache_check(model, tok, demo[:24])
 
     results = {"model": os.path.relpath(args.model, ROOT), "threads": args.threads, "kv_cache": r_kv,
                "synthetic": r_syn, "demo": r_demo,
