@@ -5,7 +5,6 @@ import path from 'node:path';
 import { keys } from '../src/core/keys';
 import { spoolStats, takeSpooledStats } from '../src/core/spool';
 import { emptyStats, MAX_REVIEWS, MAX_TRACKED_QUESTIONS, MAX_UNANSWERED, StatsRecorder, type FeedbackItem } from '../src/core/stats';
-import { statsKeys } from '../src/store/redis-stats';
 import { statsBlocks } from '../src/slack/blocks';
 import { openStore } from '../src/store/open';
 import type { KvStore } from '../src/store/types';
@@ -172,7 +171,7 @@ describe('StatsRecorder on Redis: atomic commands, no lease', () => {
     r.record('T', { outcome: 'generated', latencyMs: 40, question: 'x', normalized: 'x', generation: { queuedMs: 1, modelMs: 30 } });
     r.recordFeedback('T', { at: 1, vote: 'down', user: 'U', entryId: 'e', source: 'generated', question: 'x', answer: 'y', removed: true });
     await r.flush();
-    const k = statsKeys('T');
+    const k = keys.redisStats('T');
     expect(await redis.command(`TYPE ${k.counters}`)).toBe('+hash');
     expect(await redis.command(`TYPE ${k.questions}`)).toBe('+zset');
     expect(await redis.command(`TYPE ${k.questionMeta}`)).toBe('+hash');

@@ -8,7 +8,8 @@
  *   kv1:n:<tenant>:<sha256(normalized form)>  -> Pointer     normalized key
  *   kv1:f:<tenant>:<id>                       -> CacheEntry  pinned FAQ entry
  *   kv1:d:<tenant>:<id>                       -> CacheEntry  generated or manual entry (TTL, LRU-bounded)
- *   kv1:s:<tenant>                            -> StatsDoc
+ *   kv1:s:<tenant>                            -> StatsDoc    (memory, SQLite; on Redis, read-only history)
+ *   kv1:s:<tenant>:{n,q,qm,u,f}               -> Redis hash, sorted set, hash, list, list: statistics on Redis
  *   kv1:m:<tenant>                            -> FaqMeta     (does this tenant have its own FAQ?)
  *   kv1:j:<tenant>                            -> preload journal (only for stores without atomic batches)
  *   kv1:e:<tenant>:<id>                       -> VectorRecord  embeddings of an FAQ entry's phrasings
@@ -51,6 +52,11 @@ export const keys = {
   dynamicPrefix: (tenant?: string) => (tenant === undefined ? `${SCHEMA}:d:` : `${SCHEMA}:d:${tenant}:`),
   stats: (tenant: string) => `${SCHEMA}:s:${tenant}`,
   statsPrefix: () => `${SCHEMA}:s:`,
+  /** Statistics as Redis's own types (src/store/redis-stats.ts). */
+  redisStats: (tenant: string) => {
+    const base = keys.stats(tenant);
+    return { counters: `${base}:n`, questions: `${base}:q`, questionMeta: `${base}:qm`, unanswered: `${base}:u`, reviews: `${base}:f` };
+  },
   faqMeta: (tenant: string) => `${SCHEMA}:m:${tenant}`,
   journal: (tenant: string) => `${SCHEMA}:j:${tenant}`,
   journalPrefix: () => `${SCHEMA}:j:`,

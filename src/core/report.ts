@@ -1,7 +1,7 @@
 /** Turns a stored StatsDoc plus entry counts into the `stats` report (JSON) and its text table. */
 import { quantile } from './histogram';
-import type { StatsDoc } from './stats';
-import { HIT_OUTCOMES, OUTCOMES, type Outcome } from './types';
+import { lookupCount, type StatsDoc } from './stats';
+import { HIT_OUTCOMES, type Outcome } from './types';
 
 export interface StatsReport {
   tenant: string;
@@ -36,7 +36,7 @@ export function buildReport(
 ): StatsReport {
   const hits = { exact: doc.outcomes.exact, normalized: doc.outcomes.normalized, semantic: doc.outcomes.semantic };
   const hitCount = HIT_OUTCOMES.reduce((s, o) => s + doc.outcomes[o], 0);
-  const lookups = OUTCOMES.reduce((s, o) => s + doc.outcomes[o], 0);
+  const lookups = lookupCount(doc);
   const measured = doc.outcomes.generated > 0;
   const missCostMs = measured ? doc.latencySumMs.generated / doc.outcomes.generated : defaultMissCostMs;
   const hitTime = HIT_OUTCOMES.reduce((s, o) => s + doc.latencySumMs[o], 0);

@@ -42,11 +42,6 @@ export interface RedisNativeClient {
   lRange(key: string, start: number, stop: number): Promise<string[]>;
 }
 
-export const statsKeys = (tenant: string) => {
-  const base = keys.stats(tenant);
-  return { counters: `${base}:n`, questions: `${base}:q`, questionMeta: `${base}:qm`, unanswered: `${base}:u`, reviews: `${base}:f` };
-};
-
 // (Bounds are read at call time: this module and core/stats.ts import each other.)
 // Trims the question ranking to the most asked once it outgrows its bound by a quarter (so the trim runs
 // rarely), dropping the trimmed questions' details with them. Atomic: no reader sees one without the other.
@@ -78,7 +73,7 @@ export class RedisStatsBackend implements StatsBackend {
   ) {}
 
   async add(tenant: string, d: StatsDoc): Promise<void> {
-    const k = statsKeys(tenant);
+    const k = keys.redisStats(tenant);
     const m = this.client.multi();
     m.hSetNX(k.counters, 'since', String(d.since));
     m.hSet(k.counters, 'updatedAt', String(d.updatedAt));
@@ -126,7 +121,7 @@ export class RedisStatsBackend implements StatsBackend {
   }
 
   async read(tenant: string, now: number): Promise<StatsDoc> {
-    const k = statsKeys(tenant);
+    const k = keys.redisStats(tenant);
     let h: Record<string, string>;
     let top: Array<{ value: string; score: number }>;
     let unanswered: string[];
