@@ -174,11 +174,18 @@ describe('Bolt App in HTTP mode', () => {
     expect((await postSigned(url, cmd, { secret: SECRET })).status).toBe(200);
     expect(await api.waitFor((c) => c.method === 'response_url')).toMatchObject({ responseId: 'cmd1', args: { text: 'you asked: reset password' } });
 
+    // The stand-in updates only messages the bot posted, as Slack does: post the message the button is on first.
+    const posted = await fetch(`${api.url}chat.postMessage`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${api.expectedBotToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ channel: 'C1', text: 'was this helpful?' }),
+    });
+    const ts = String(((await posted.json()) as { ts?: string }).ts);
     const click = blockActionsBody({
-      teamId: 'T0001', userId: 'U1', channelId: 'C1', messageTs: '1700000000.000100', actionId: 'faq_helpful', value: 'yes', responseUrl: api.responseUrl('act1'),
+      teamId: 'T0001', userId: 'U1', channelId: 'C1', messageTs: ts, actionId: 'faq_helpful', value: 'yes', responseUrl: api.responseUrl('act1'),
     });
     expect((await postSigned(url, click, { secret: SECRET })).status).toBe(200);
-    expect(await api.waitFor((c) => c.method === 'chat.update')).toMatchObject({ args: { channel: 'C1', ts: '1700000000.000100', text: 'thanks (yes)' } });
+    expect(await api.waitFor((c) => c.method === 'chat.update')).toMatchObject({ args: { channel: 'C1', ts, text: 'thanks (yes)' }, response: { ok: true } });
 
     const home = eventCallback({ teamId: 'T0001', eventId: 'Ev2', event: appHomeOpened({ user: 'U1' }) });
     expect((await postSigned(url, home, { secret: SECRET })).status).toBe(200);

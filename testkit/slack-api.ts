@@ -1,16 +1,36 @@
 // A local stand-in for Slack: the Web API (as @slack/web-api calls it), response_url endpoints and the
 // Socket Mode WebSocket (as @slack/socket-mode 3 talks to it). Real HTTP and WebSocket, nothing mocked.
+// It refuses what Slack refuses, so tests catch payloads that would fail in production: Block Kit limits
+// (block-kit.ts), updates of messages the bot never posted, channels it is not in or that are archived, missing
+// scopes, and response_urls past their five uses or 30 minutes. Rate limits and slow answers come on demand.
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
+import { validateBlocks, validateMessage, type BlockKitProblem } from './block-kit';
 
 export interface SlackUserSpec { is_admin?: boolean; is_owner?: boolean; is_bot?: boolean; name?: string; real_name?: string }
 /** Defaults: botUserId 'U0BOT', botId 'B0BOT', teamId 'T0001', appId 'A1', botToken 'xoxb-test', appToken 'xapp-test'. */
 export interface SlackApiOptions {
   botUserId?: string; botId?: string; teamId?: string; appId?: string; botToken?: string; appToken?: string;
   users?: Record<string, SlackUserSpec>; // the bot user is always known (is_bot: true)
+  /** Channels the bot is not a member of: posting or updating there answers not_in_channel. */
+  notInChannels?: string[];
+  /** The bot token's scopes. Default DEFAULT_SCOPES (what manifest.yaml asks for). */
+  scopes?: string[];
+  /** The clock for ApiCall.at and response_url expiry (default Date.now): tests move time without sleeping. */
+  now?: () => number;
+}
+export const DEFAULT_SCOPES: readonly string[] = ['app_mentions:read', 'chat:write', 'im:history', 'users:read', 'commands'];
+/** A message the bot posted with chat.postMessage, as it now reads (chat.update replaces text and blocks). */
+export interface StoredMessage {
+  channel: string;
+  ts: string;
+  text: string;
+  blocks?: unknown[];
+  thread_ts?: string;
+  updated: number; // how many chat.update calls succeeded on it
 }
 export type Json = Record<string, unknown>;
 /** One request to the Web API (`method` = 'chat.postMessage', …) or to a response_url (`method` = 'response_url'). */
@@ -18,12 +38,15 @@ export interface ApiCall {
   method: string;
   args: Json; // query merged with the parsed body; JSON-valued form fields (blocks, view, …) are parsed
   token: string | undefined; // Bearer header, else the `token` field
-  at: number; // Date.now() on arrival
+  at: number; // the clock (options.now, default Date.now()) on arrival
   status: number; // HTTP status answered
   response: Json; // body answered
   responseId?: string; // for method 'response_url'
+  stalledMs?: number; // the answer was held back this long (stallNext)
 }
-export interface FailOptions { status?: number; retryAfter?: number }
+/** `channel`: only a call for that channel takes the failure; calls for other channels pass. */
+export interface FailOptions { status?: number; retryAfter?: number; channel?: string }
+export interface RateLimitOptions { channel?: string; times?: number }
 export type EnvelopeType = 'events_api' | 'slash_commands' | 'interactive';
 export interface SocketEnvelope {
   type: EnvelopeType; payload: object; envelope_id?: string;
@@ -43,8 +66,23 @@ export interface SlackApi {
   waitFor(predicate: (call: ApiCall) => boolean, timeoutMs?: number): Promise<ApiCall>;
   /** Calls `fn` synchronously as each call is recorded (benchmarks time arrivals with it); returns an unsubscribe. */
   onCall(fn: (call: ApiCall) => void): () => void;
-  /** The next call to `method` is answered `{ ok: false, error }` (HTTP `status`, default 200; `Retry-After` if given). Queues. */
+  /** The next call to `method` (for `opts.channel`, if given) is answered `{ ok: false, error }` (HTTP `status`, default 200;
+   *  `Retry-After` if given). Queues. Taken before any other check, so it also works for calls that would fail anyway. */
   failNext(method: string, error: string, opts?: FailOptions): void;
+  /** The next `times` (default 1) matching calls get HTTP 429, `Retry-After: retryAfterSec` and `{ ok: false, error: 'ratelimited' }`. */
+  rateLimitNext(method: string, retryAfterSec: number, opts?: RateLimitOptions): void;
+  /** The next matching call's answer is held back `ms` (a real timer): for request-timeout tests. The call is recorded on arrival. */
+  stallNext(method: string, ms: number, opts?: { channel?: string }): void;
+  /** The messages the bot posted in `channel` that still exist, in post order, with their current content. */
+  messages(channel: string): StoredMessage[];
+  message(channel: string, ts: string): StoredMessage | undefined;
+  /** The bot leaves / the channel is archived: chat.* there answers not_in_channel / is_archived. */
+  removeFromChannel(channel: string): void;
+  archiveChannel(channel: string): void;
+  /** Replaces the bot token's scopes. */
+  setScopes(scopes: string[]): void;
+  /** Forgets calls, acks, stored messages, queued failures and stalls, response_url uses; membership, archives and
+   *  scopes go back to what the options said. */
   reset(): void;
   socketConnected(timeoutMs?: number): Promise<void>;
   socketDisconnected(timeoutMs?: number): Promise<void>;
@@ -73,6 +111,27 @@ function parseBody(raw: string, contentType: string | undefined): Json {
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 const fail = (error: string): Json => ({ ok: false, error });
+// How Slack reports what is wrong with blocks: the error code, and the details in response_metadata.messages.
+const refuse = (p: BlockKitProblem): Json => ({ ok: false, error: p.error, response_metadata: { messages: [`[ERROR] ${p.detail}`] } });
+
+// The scope each method needs (a bot token without it gets missing_scope). views.publish and auth.test need none.
+const NEEDED_SCOPE: Record<string, string> = {
+  'chat.postMessage': 'chat:write', 'chat.update': 'chat:write', 'chat.postEphemeral': 'chat:write', 'users.info': 'users:read',
+};
+// A response_url works five times within 30 minutes of its first use, then answers 404 (as Slack documents).
+const RESPONSE_URL_USES = 5;
+const RESPONSE_URL_TTL_MS = 30 * 60_000;
+
+interface Injected { channel?: string }
+/** Takes the first queued entry for `method` that applies to `channel` (entries without a channel apply to all). */
+function take<T extends Injected>(queues: Map<string, T[]>, method: string, channel: string | undefined): T | undefined {
+  const queue = queues.get(method);
+  const i = queue?.findIndex((e) => e.channel === undefined || e.channel === channel) ?? -1;
+  return i < 0 ? undefined : queue?.splice(i, 1)[0];
+}
+const enqueue = <T>(queues: Map<string, T[]>, method: string, ...entries: T[]): void => {
+  queues.set(method, [...(queues.get(method) ?? []), ...entries]);
+};
 
 export async function startSlackApi(opts: SlackApiOptions = {}): Promise<SlackApi> {
   const botUserId = opts.botUserId ?? 'U0BOT';
@@ -80,9 +139,17 @@ export async function startSlackApi(opts: SlackApiOptions = {}): Promise<SlackAp
   const teamId = opts.teamId ?? 'T0001';
   const appId = opts.appId ?? 'A1';
   const users = new Map<string, SlackUserSpec>(Object.entries({ [botUserId]: { is_bot: true, name: 'kvcache' }, ...opts.users }));
+  const now = opts.now ?? Date.now;
   const calls: ApiCall[] = [];
   const socketAcks: SocketAck[] = [];
   const failures = new Map<string, Array<FailOptions & { error: string }>>();
+  const stalls = new Map<string, Array<{ ms: number; channel?: string }>>();
+  const releases = new Set<() => void>(); // stalled answers, let go on close()
+  const posted = new Map<string, Map<string, StoredMessage>>(); // channel → ts → message; Maps keep post order
+  const responseUses = new Map<string, { first: number; uses: number }>();
+  let notIn = new Set(opts.notInChannels ?? []);
+  let archived = new Set<string>();
+  let scopes = new Set(opts.scopes ?? DEFAULT_SCOPES);
   const tickets = new Set<string>();
   const sockets = new Set<WebSocket>();
   const events = new EventEmitter();
@@ -110,26 +177,62 @@ export async function startSlackApi(opts: SlackApiOptions = {}): Promise<SlackAp
     type: 'message', user: botUserId, bot_id: botId, app_id: appId, team: teamId, text: a.text ?? '', ts,
     ...(a.blocks !== undefined ? { blocks: a.blocks } : {}), ...(a.thread_ts !== undefined ? { thread_ts: a.thread_ts } : {}),
   });
+  /** Why the bot cannot write in `channel`, if it cannot. */
+  const channelError = (channel: string): Json | undefined =>
+    archived.has(channel) ? fail('is_archived') : notIn.has(channel) ? fail('not_in_channel') : undefined;
+  const copy = (m: StoredMessage): StoredMessage => ({ ...m, ...(m.blocks !== undefined ? { blocks: [...m.blocks] } : {}) });
+  /** A response_url's use: its clock starts on first sight (a post, or responseUrl(id)). */
+  const useOf = (id: string): { first: number; uses: number } => {
+    let u = responseUses.get(id);
+    if (u === undefined) responseUses.set(id, (u = { first: now(), uses: 0 }));
+    return u;
+  };
 
   const methods: Record<string, (a: Json) => Json> = {
     'auth.test': () => ({ ok: true, url: 'https://kvcache-test.slack.com/', team: 'kvcache test', user: 'kvcache', team_id: teamId, user_id: botUserId, bot_id: botId, is_enterprise_install: false }),
     'chat.postMessage': (a) => {
       const channel = str(a.channel);
       if (channel === undefined) return fail('channel_not_found');
-      if (a.text === undefined && a.blocks === undefined && a.attachments === undefined) return fail('no_text');
+      const refused = channelError(channel);
+      if (refused !== undefined) return refused;
+      const problem = validateMessage(a);
+      if (problem !== null) return refuse(problem);
       const ts = nextTs();
+      const thread = str(a.thread_ts);
+      const stored: StoredMessage = {
+        channel, ts, text: typeof a.text === 'string' ? a.text : '', updated: 0,
+        ...(Array.isArray(a.blocks) ? { blocks: a.blocks as unknown[] } : {}), ...(thread !== undefined ? { thread_ts: thread } : {}),
+      };
+      const inChannel = posted.get(channel) ?? new Map<string, StoredMessage>();
+      posted.set(channel, inChannel.set(ts, stored));
       return { ok: true, channel, ts, message: botMessage(a, ts) };
     },
-    // Lenient on purpose: any ts is accepted (Slack would answer message_not_found for a message the bot did not post).
+    // Only a message the bot posted in that channel can be updated (Slack: message_not_found, also for a ts from
+    // another channel). Blocks left out keep the old ones, as Slack does; an empty array removes them.
     'chat.update': (a) => {
       const [channel, ts] = [str(a.channel), str(a.ts)];
       if (channel === undefined) return fail('channel_not_found');
-      if (ts === undefined) return fail('message_not_found');
-      return { ok: true, channel, ts, text: a.text ?? '', message: botMessage(a, ts) };
+      const refused = channelError(channel);
+      if (refused !== undefined) return refused;
+      const stored = ts === undefined ? undefined : posted.get(channel)?.get(ts);
+      if (stored === undefined || ts === undefined) return fail('message_not_found');
+      const problem = validateMessage(a);
+      if (problem !== null) return refuse(problem);
+      if (typeof a.text === 'string') stored.text = a.text;
+      if (Array.isArray(a.blocks)) stored.blocks = a.blocks as unknown[];
+      stored.updated += 1;
+      const message = botMessage({ text: stored.text, blocks: stored.blocks, thread_ts: stored.thread_ts }, ts);
+      return { ok: true, channel, ts, text: stored.text, message };
     },
+    // Ephemeral messages are not stored: they cannot be updated with chat.update.
     'chat.postEphemeral': (a) => {
-      if (str(a.channel) === undefined) return fail('channel_not_found');
+      const channel = str(a.channel);
+      if (channel === undefined) return fail('channel_not_found');
+      const refused = channelError(channel);
+      if (refused !== undefined) return refused;
       if (str(a.user) === undefined) return fail('user_not_in_channel');
+      const problem = validateMessage(a);
+      if (problem !== null) return refuse(problem);
       return { ok: true, message_ts: nextTs() };
     },
     'users.info': (a) => {
@@ -139,6 +242,8 @@ export async function startSlackApi(opts: SlackApiOptions = {}): Promise<SlackAp
     },
     'views.publish': (a) => {
       if (str(a.user_id) === undefined || a.view === null || typeof a.view !== 'object') return fail('invalid_arguments');
+      const problem = validateBlocks((a.view as Json).blocks, 'home');
+      if (problem !== null) return refuse(problem);
       seq += 1;
       return { ok: true, view: { id: `V${String(seq).padStart(8, '0')}`, team_id: teamId, app_id: appId, bot_id: botId, hash: `${seq}.h`, ...(a.view as Json) } };
     },
@@ -156,19 +261,40 @@ export async function startSlackApi(opts: SlackApiOptions = {}): Promise<SlackAp
     for await (const c of req) chunks.push(c as Buffer);
     const args0 = parseBody(Buffer.concat(chunks).toString('utf8'), req.headers['content-type']);
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    const send = (status: number, body: Json, headers: Record<string, string> = {}): void => {
+    const at = now();
+    const send = async (stall: { ms: number } | undefined, status: number, body: Json, headers: Record<string, string> = {}): Promise<void> => {
+      if (stall !== undefined) {
+        await new Promise<void>((resolve) => {
+          const release = (): void => { clearTimeout(timer); releases.delete(release); resolve(); };
+          const timer = setTimeout(release, stall.ms);
+          releases.add(release);
+        });
+        if (res.destroyed) return; // the client gave up waiting
+      }
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
       res.end(JSON.stringify(body));
     };
-    const at = Date.now();
     const resp = /^\/response\/([^/]+)$/.exec(url.pathname);
     if (req.method === 'POST' && resp?.[1] !== undefined) {
-      const response = { ok: true };
-      record({ method: 'response_url', args: args0, token: undefined, at, status: 200, response, responseId: decodeURIComponent(resp[1]) });
-      return send(200, response);
+      const responseId = decodeURIComponent(resp[1]);
+      const stall = take(stalls, 'response_url', undefined);
+      const injected = take(failures, 'response_url', undefined);
+      const use = useOf(responseId);
+      let status = 200;
+      let response: Json = { ok: true };
+      if (injected !== undefined) [status, response] = [injected.status ?? 200, fail(injected.error)];
+      else if (at - use.first > RESPONSE_URL_TTL_MS) [status, response] = [404, fail('expired_url')];
+      else if ((use.uses += 1) > RESPONSE_URL_USES) [status, response] = [404, fail('used_url')];
+      else if (args0.blocks !== undefined) {
+        // Like an incoming webhook, a response_url refuses bad blocks with HTTP 400.
+        const problem = validateMessage(args0);
+        if (problem !== null) [status, response] = [400, refuse(problem)];
+      }
+      record({ method: 'response_url', args: args0, token: undefined, at, status, response, responseId, ...(stall ? { stalledMs: stall.ms } : {}) });
+      return send(stall, status, response);
     }
     const m = /^\/api\/([\w.]+)$/.exec(url.pathname);
-    if (m?.[1] === undefined) return send(404, fail('not_found'));
+    if (m?.[1] === undefined) return send(undefined, 404, fail('not_found'));
     const method = m[1];
     const args: Json = { ...Object.fromEntries(url.searchParams), ...args0 };
     const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
@@ -176,7 +302,9 @@ export async function startSlackApi(opts: SlackApiOptions = {}): Promise<SlackAp
     let status = 200;
     const headers: Record<string, string> = {};
     let response: Json;
-    const injected = failures.get(method)?.shift();
+    const channel = str(args.channel);
+    const stall = take(stalls, method, channel);
+    const injected = take(failures, method, channel);
     if (injected !== undefined) {
       status = injected.status ?? 200;
       if (injected.retryAfter !== undefined) headers['retry-after'] = String(injected.retryAfter);
@@ -189,10 +317,12 @@ export async function startSlackApi(opts: SlackApiOptions = {}): Promise<SlackAp
       else if (token === undefined) response = fail('not_authed');
       else if (token === other) response = fail('not_allowed_token_type');
       else if (token !== expected) response = fail('invalid_auth');
-      else response = fn(args);
+      else if (NEEDED_SCOPE[method] !== undefined && !scopes.has(NEEDED_SCOPE[method])) {
+        response = { ok: false, error: 'missing_scope', needed: NEEDED_SCOPE[method], provided: [...scopes].join(',') };
+      } else response = fn(args);
     }
-    record({ method, args, token, at, status, response });
-    send(status, response, headers);
+    record({ method, args, token, at, status, response, ...(stall ? { stalledMs: stall.ms } : {}) });
+    await send(stall, status, response, headers);
   };
 
   const server = http.createServer((req, res) => {
@@ -224,7 +354,7 @@ export async function startSlackApi(opts: SlackApiOptions = {}): Promise<SlackAp
         const envelopeId = str(msg.envelope_id);
         if (envelopeId === undefined) return;
         const payload = msg.payload !== null && typeof msg.payload === 'object' ? (msg.payload as Json) : undefined;
-        socketAcks.push({ envelope_id: envelopeId, ...(payload !== undefined ? { payload } : {}), at: Date.now() });
+        socketAcks.push({ envelope_id: envelopeId, ...(payload !== undefined ? { payload } : {}), at: now() });
         events.emit('change');
       });
       ws.send(JSON.stringify({
@@ -269,19 +399,36 @@ export async function startSlackApi(opts: SlackApiOptions = {}): Promise<SlackAp
     expectedAppToken: opts.appToken ?? 'xapp-test',
     calls,
     socketAcks,
-    responseUrl: (id) => `${base}/response/${encodeURIComponent(id)}`,
+    responseUrl: (id) => {
+      useOf(id);
+      return `${base}/response/${encodeURIComponent(id)}`;
+    },
     callsTo: (method) => calls.filter((c) => c.method === method),
     waitFor: (predicate, timeoutMs = 5000) => until(() => calls.find(predicate), timeoutMs, 'a matching call'),
     onCall: (fn) => {
       events.on('call', fn);
       return () => { events.off('call', fn); };
     },
-    failNext: (method, error, o = {}) => {
-      const queue = failures.get(method) ?? [];
-      queue.push({ ...o, error });
-      failures.set(method, queue);
+    failNext: (method, error, o = {}) => { enqueue(failures, method, { ...o, error }); },
+    rateLimitNext: (method, retryAfterSec, o = {}) => {
+      const entry = { error: 'ratelimited', status: 429, retryAfter: retryAfterSec, ...(o.channel !== undefined ? { channel: o.channel } : {}) };
+      enqueue(failures, method, ...Array.from({ length: o.times ?? 1 }, () => ({ ...entry })));
     },
-    reset: () => { calls.length = 0; socketAcks.length = 0; failures.clear(); },
+    stallNext: (method, ms, o = {}) => { enqueue(stalls, method, { ms, ...(o.channel !== undefined ? { channel: o.channel } : {}) }); },
+    messages: (channel) => [...(posted.get(channel)?.values() ?? [])].map(copy),
+    message: (channel, ts) => {
+      const m = posted.get(channel)?.get(ts);
+      return m === undefined ? undefined : copy(m);
+    },
+    removeFromChannel: (channel) => { notIn.add(channel); },
+    archiveChannel: (channel) => { archived.add(channel); },
+    setScopes: (list) => { scopes = new Set(list); },
+    reset: () => {
+      calls.length = 0; socketAcks.length = 0; failures.clear(); stalls.clear(); posted.clear(); responseUses.clear();
+      notIn = new Set(opts.notInChannels ?? []);
+      archived = new Set();
+      scopes = new Set(opts.scopes ?? DEFAULT_SCOPES);
+    },
     socketConnected: async (timeoutMs = 5000) => { await until(() => (openSockets().length > 0 || undefined), timeoutMs, 'a Socket Mode connection'); },
     socketDisconnected: async (timeoutMs = 5000) => { await until(() => (sockets.size === 0 || undefined), timeoutMs, 'Socket Mode clients to close'); },
     socketSend: (envelope, timeoutMs = 5000) => {
@@ -305,6 +452,7 @@ export async function startSlackApi(opts: SlackApiOptions = {}): Promise<SlackAp
       // Stop Socket Mode apps first (app.stop() + socketDisconnected()): a client whose socket the harness
       // kills reconnects, and its apps.connections.open then fails against the closed server.
       for (const ws of sockets) ws.terminate();
+      for (const release of [...releases]) release();
       wss.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();

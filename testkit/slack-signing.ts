@@ -54,24 +54,41 @@ export interface EventCallbackArgs {
   apiAppId?: string;
   botUserId?: string; // the authorization's user_id (the installing bot)
   eventTime?: number;
+  // Enterprise Grid. An org-wide install (isEnterpriseInstall) is authorized for the organization, not a workspace:
+  // its authorization has team_id null and the enterprise id; the envelope's team_id is still the workspace where
+  // the event happened. Without these options the payload is a plain single-workspace one.
+  /** The organization (E…): the envelope's enterprise_id and context_enterprise_id, and the authorization's. */
+  enterpriseId?: string | null;
+  isEnterpriseInstall?: boolean;
+  /** The workspace the event's conversation belongs to (default teamId). */
+  contextTeamId?: string;
+  /** The authorization's team_id (default teamId; null for an org-wide install). */
+  authorizationTeamId?: string | null;
+  /** A Slack Connect channel shared with another organization's workspace. */
+  isExtSharedChannel?: boolean;
 }
 
 /** The `event_callback` envelope: the HTTP body of an Events API request and the `payload` of an `events_api` socket envelope. */
 export function eventCallback(a: EventCallbackArgs): Record<string, unknown> {
+  const enterprise = a.enterpriseId ?? null;
+  const orgWide = a.isEnterpriseInstall ?? false;
   return {
     token: VERIFICATION_TOKEN,
     team_id: a.teamId,
-    context_team_id: a.teamId,
-    context_enterprise_id: null,
+    ...(a.enterpriseId !== undefined ? { enterprise_id: enterprise } : {}),
+    context_team_id: a.contextTeamId ?? a.teamId,
+    context_enterprise_id: enterprise,
     api_app_id: a.apiAppId ?? DEFAULT_APP_ID,
     event: a.event,
     type: 'event_callback',
     event_id: a.eventId,
     event_time: a.eventTime ?? nowSec(),
-    authorizations: [
-      { enterprise_id: null, team_id: a.teamId, user_id: a.botUserId ?? DEFAULT_BOT_USER_ID, is_bot: true, is_enterprise_install: false },
-    ],
-    is_ext_shared_channel: false,
+    authorizations: [{
+      enterprise_id: enterprise,
+      team_id: a.authorizationTeamId !== undefined ? a.authorizationTeamId : orgWide ? null : a.teamId,
+      user_id: a.botUserId ?? DEFAULT_BOT_USER_ID, is_bot: true, is_enterprise_install: orgWide,
+    }],
+    is_ext_shared_channel: a.isExtSharedChannel ?? false,
     event_context: `4-${Buffer.from(a.eventId).toString('base64url')}`,
     ...(a.authedUsers !== undefined ? { authed_users: a.authedUsers } : {}),
   };
@@ -81,11 +98,37 @@ const richText = (text: string): unknown[] => [
   { type: 'rich_text', block_id: 'harness', elements: [{ type: 'rich_text_section', elements: [{ type: 'text', text }] }] },
 ];
 
-export function appMention(a: { user: string; channel: string; text: string; ts: string; threadTs?: string; team?: string }): Record<string, unknown> {
+export interface AppMentionArgs {
+  user: string; channel: string; text: string; ts: string; threadTs?: string;
+  /** The author's workspace (default 'T0001'). In a shared channel it can be another workspace than the envelope's team_id. */
+  team?: string;
+  /** Shared channels: the author's workspace (user_team) and the one the message was sent from (source_team, default userTeam). */
+  userTeam?: string;
+  sourceTeam?: string;
+}
+
+const sharedTeams = (a: { userTeam?: string; sourceTeam?: string }): Record<string, string> =>
+  a.userTeam === undefined && a.sourceTeam === undefined ? {} : {
+    ...(a.userTeam !== undefined ? { user_team: a.userTeam } : {}),
+    source_team: a.sourceTeam ?? a.userTeam ?? '',
+  };
+
+export function appMention(a: AppMentionArgs): Record<string, unknown> {
   return {
     type: 'app_mention', user: a.user, text: a.text, ts: a.ts, team: a.team ?? 'T0001', channel: a.channel, event_ts: a.ts,
     client_msg_id: `cm-${a.ts}`, blocks: richText(a.text), ...(a.threadTs !== undefined ? { thread_ts: a.threadTs } : {}),
+    ...sharedTeams(a),
   };
+}
+
+/** Slack sends `app_mention` again when the message is edited: the same ts (and client_msg_id), the new text,
+ *  `edited: { user, ts }`, and event_ts the edit's time. Send it in an envelope with a new event_id: to Slack
+ *  it is a new event, so the retry/dedupe logic that keys on event_id does not catch it.
+ *  `editedTs` defaults to one second after `ts`. */
+export function editedAppMention(a: AppMentionArgs & { editedTs?: string }): Record<string, unknown> {
+  const [sec = '0', frac = '000000'] = a.ts.split('.');
+  const editedTs = a.editedTs ?? `${Number(sec) + 1}.${frac}`;
+  return { ...appMention(a), edited: { user: a.user, ts: editedTs }, event_ts: editedTs };
 }
 
 export function directMessage(a: { user: string; channel: string; text: string; ts: string; team?: string }): Record<string, unknown> {
@@ -108,6 +151,8 @@ export function urlVerification(challenge: string): Record<string, unknown> {
 export interface SlashCommandArgs {
   teamId: string; userId: string; channelId: string; text: string; responseUrl: string;
   command?: string; userName?: string; channelName?: string; apiAppId?: string; triggerId?: string;
+  /** Enterprise Grid: the organization (enterprise_id, enterprise_name) and whether the app is installed org-wide. */
+  enterpriseId?: string; isEnterpriseInstall?: boolean;
 }
 
 /** The fields of a slash command — the `payload` of a `slash_commands` socket envelope. */
@@ -125,6 +170,9 @@ export function slashCommandPayload(a: SlashCommandArgs): Record<string, string>
     api_app_id: a.apiAppId ?? DEFAULT_APP_ID,
     response_url: a.responseUrl,
     trigger_id: a.triggerId ?? triggerId(),
+    ...(a.enterpriseId !== undefined ? { enterprise_id: a.enterpriseId, enterprise_name: 'kvcache org' } : {}),
+    // Form fields are strings: Slack sends 'true' / 'false'.
+    ...(a.isEnterpriseInstall !== undefined ? { is_enterprise_install: String(a.isEnterpriseInstall) } : {}),
   };
 }
 
@@ -136,26 +184,58 @@ export function slashCommandBody(a: SlashCommandArgs): string {
 export interface BlockActionsArgs {
   teamId: string; userId: string; channelId: string; messageTs: string; actionId: string; value: string; responseUrl: string;
   blockId?: string; apiAppId?: string; botUserId?: string; messageText?: string;
+  /** The blocks of the message the button is on (e.g. the bot's real post, from SlackApi.message()); default one
+   *  actions block with the clicked button. The clicked button's block_id and label are taken from them when found. */
+  messageBlocks?: unknown[];
+  /** The message's author (default the bot, botUserId, with bot_id B0BOT). */
+  messageUser?: string;
+  /** Enterprise Grid: `enterprise: { id, name }`, and `team.enterprise_id`. */
+  enterpriseId?: string;
+  isEnterpriseInstall?: boolean;
+  /** Org-wide installs get `team: null` and must use `user.team_id`. */
+  teamIsNull?: boolean;
+  /** The clicking user's workspace (default teamId): another one in a shared channel or across an organization. */
+  userTeamId?: string;
+}
+
+type Obj = Record<string, unknown>;
+/** The button with `actionId` in `blocks` (actions elements or section accessories), with its block's block_id. */
+function findButton(blocks: unknown[] | undefined, actionId: string): { blockId?: string; button: Obj } | undefined {
+  for (const b of blocks ?? []) {
+    if (b === null || typeof b !== 'object') continue;
+    const block = b as Obj;
+    const elements = [...(Array.isArray(block.elements) ? block.elements : []), block.accessory] as unknown[];
+    const button = elements.find((e): e is Obj => e !== null && typeof e === 'object' && (e as Obj).action_id === actionId);
+    if (button !== undefined) return { ...(typeof block.block_id === 'string' ? { blockId: block.block_id } : {}), button };
+  }
+  return undefined;
 }
 
 /** A `block_actions` payload for a button click on a bot message — the `payload` of an `interactive` socket envelope. */
 export function blockActionsPayload(a: BlockActionsArgs): Record<string, unknown> {
-  const blockId = a.blockId ?? 'kvcache_actions';
-  const button = { type: 'button', action_id: a.actionId, text: { type: 'plain_text', text: a.value, emoji: true }, value: a.value };
+  const found = findButton(a.messageBlocks, a.actionId);
+  const blockId = a.blockId ?? found?.blockId ?? 'kvcache_actions';
+  const label = found?.button.text ?? { type: 'plain_text', text: a.value, emoji: true };
+  const button = { type: 'button', action_id: a.actionId, text: label, value: a.value };
+  const author = a.messageUser ?? a.botUserId ?? DEFAULT_BOT_USER_ID;
+  const byBot = a.messageUser === undefined || a.messageUser === (a.botUserId ?? DEFAULT_BOT_USER_ID);
+  const team = a.teamIsNull === true ? null : {
+    id: a.teamId, domain: 'kvcache-test', ...(a.enterpriseId !== undefined ? { enterprise_id: a.enterpriseId, enterprise_name: 'kvcache org' } : {}),
+  };
   return {
     type: 'block_actions',
-    user: { id: a.userId, username: a.userId.toLowerCase(), name: a.userId.toLowerCase(), team_id: a.teamId },
+    user: { id: a.userId, username: a.userId.toLowerCase(), name: a.userId.toLowerCase(), team_id: a.userTeamId ?? a.teamId },
     api_app_id: a.apiAppId ?? DEFAULT_APP_ID,
     token: VERIFICATION_TOKEN,
     container: { type: 'message', message_ts: a.messageTs, channel_id: a.channelId, is_ephemeral: false },
     trigger_id: triggerId(),
-    team: { id: a.teamId, domain: 'kvcache-test' },
-    enterprise: null,
-    is_enterprise_install: false,
+    team,
+    enterprise: a.enterpriseId !== undefined ? { id: a.enterpriseId, name: 'kvcache org' } : null,
+    is_enterprise_install: a.isEnterpriseInstall ?? false,
     channel: { id: a.channelId, name: a.channelId.startsWith('D') ? 'directmessage' : 'general' },
     message: {
-      type: 'message', user: a.botUserId ?? DEFAULT_BOT_USER_ID, bot_id: 'B0BOT', ts: a.messageTs, team: a.teamId,
-      text: a.messageText ?? '', blocks: [{ type: 'actions', block_id: blockId, elements: [button] }],
+      type: 'message', user: author, ...(byBot ? { bot_id: 'B0BOT' } : {}), ts: a.messageTs, team: a.teamId,
+      text: a.messageText ?? '', blocks: a.messageBlocks ?? [{ type: 'actions', block_id: blockId, elements: [button] }],
     },
     state: { values: {} },
     response_url: a.responseUrl,
