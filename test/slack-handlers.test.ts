@@ -9,15 +9,20 @@ import { FakeClock } from './helpers/clock';
 import { openTestApp, rec } from './helpers/app';
 
 class RecordingPoster implements SlackPoster {
-  readonly log: Array<{ kind: 'post' | 'update'; text: string; ts: string; threadTs?: string }> = [];
+  readonly log: Array<{ kind: 'post' | 'update' | 'ephemeral'; text: string; ts: string; threadTs?: string }> = [];
   private n = 0;
   async post(m: { text: string; channel: string; threadTs?: string }) {
     const ts = `1.${(this.n += 1)}`;
     this.log.push({ kind: 'post', text: m.text, ts, ...(m.threadTs ? { threadTs: m.threadTs } : {}) });
-    return { ts };
+    return ts;
   }
   async update(m: { text: string; ts: string }) {
     this.log.push({ kind: 'update', text: m.text, ts: m.ts });
+    return m.ts;
+  }
+  async ephemeral(m: { text: string }) {
+    this.log.push({ kind: 'ephemeral', text: m.text, ts: '' });
+    return true;
   }
 }
 
@@ -47,14 +52,14 @@ describe('Slack handlers', () => {
 
   test('a cache hit is posted at once in the thread, with no placeholder', async () => {
     const p = new RecordingPoster();
-    const r = await answerQuestion(deps(), p, q('<@UBOT> when are you open'));
+    const { result: r } = await answerQuestion(deps(), p, q('<@UBOT> when are you open'));
     expect(r?.source).toBe('normalized');
     expect(p.log).toEqual([{ kind: 'post', text: 'Nine to five.', ts: '1.1', threadTs: '9.9' }]);
   });
 
   test('a slow answer (the model) gets a placeholder first, then chat.update with the answer', async () => {
     const p = new RecordingPoster();
-    const r = await answerQuestion(deps(), p, q('Do you rent canoes?'));
+    const { result: r } = await answerQuestion(deps(), p, q('Do you rent canoes?'));
     expect(r?.source).toBe('generated');
     expect(p.log.map((l) => [l.kind, l.text])).toEqual([
       ['post', 'Looking into it…'],
@@ -67,17 +72,23 @@ describe('Slack handlers', () => {
     slowGen.fail = true;
     slowGen.delayMs = 0;
     const p = new RecordingPoster();
-    expect(await answerQuestion(deps(), p, q('Do you rent canoes?'))).toBeNull();
+    expect((await answerQuestion(deps(), p, q('Do you rent canoes?'))).result).toBeNull();
     expect(p.log.map((l) => l.text)).toEqual([ERROR_REPLY]);
   });
 
-  test('the per-user rate limit answers politely without asking the core', async () => {
+  test('the per-user rate limit answers politely once per window without asking the core, then stays quiet', async () => {
     const d = deps();
     const p = new RecordingPoster();
     for (let i = 0; i < 3; i++) await answerQuestion(d, p, q('When are you open?'));
     await answerQuestion(d, p, q('Do you rent canoes?'));
     expect(p.log.at(-1)?.text).toBe(RATE_LIMITED_REPLY);
     expect(slowGen.calls).toBe(0);
+    const posted = p.log.length;
+    for (let i = 0; i < 20; i++) await answerQuestion(d, p, q('Do you rent canoes?'));
+    expect(p.log).toHaveLength(posted); // told once, not 20 more times
+    clock.advance(30_000);
+    await answerQuestion(d, p, q('Do you rent canoes?'));
+    expect(p.log).toHaveLength(posted);
     await answerQuestion(d, p, q('When are you open?', 'U2')); // another user is not limited
     expect(p.log.at(-1)?.text).toBe('Nine to five.');
     clock.advance(60_001);
@@ -94,6 +105,8 @@ describe('Slack handlers', () => {
   test('commands: unknown subcommand shows help; add checks its input and refuses to shadow the FAQ', async () => {
     const admin = { tenant: 'T1', user: 'U1', isAdmin: async () => true };
     expect((await runCommand(deps(), { ...admin, text: 'frobnicate' })).text).toMatch(/I don't know frobnicate/);
+    // Slack sends typed <, > and & as entities: the reply shows them once, never &amp;lt;.
+    expect(JSON.stringify((await runCommand(deps(), { ...admin, text: 'x&lt;y' })).blocks)).toContain('x&lt;y');
     expect((await runCommand(deps(), { ...admin, text: 'add no arrow here' })).text).toMatch(/Usage: \/kvcache add/);
     expect((await runCommand(deps(), { ...admin, text: 'add when are you OPEN => never' })).text).toMatch(/Not added: .*FAQ entry "hours"/);
     expect((await runCommand(deps(), { ...admin, text: 'forget' })).text).toMatch(/Usage: \/kvcache forget/);

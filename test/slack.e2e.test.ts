@@ -225,10 +225,15 @@ describe('Slack app, HTTP mode', () => {
     await send(directMessage({ user: 'UJOE', channel: 'DGEN2', text: 'Can I rent a tent?', ts: nextTs() }));
     expect((await waitPost((c) => c.args.channel === 'DGEN2')).args.text).toMatch(/I don't know yet/);
 
-    const faqValue = JSON.stringify({ t: 'T0001', id: 'hours', q: 'When are you open?' });
-    const faqClick = blockActionsBody({ teamId: 'T0001', userId: 'UJOE', channelId: 'DFAQ', messageTs: nextTs(), actionId: 'kvcache_feedback_down', value: faqValue, responseUrl: api.responseUrl('act2') });
+    await send(directMessage({ user: 'UJOE', channel: 'DFAQ', text: 'When are you open?', ts: nextTs() }));
+    const faqPost = await waitPost((c) => c.args.channel === 'DFAQ');
+    const faqValue = (faqPost.args.blocks as Array<{ type: string; elements?: Array<{ action_id: string; value: string }> }>).find((b) => b.type === 'actions')?.elements?.find((e) => e.action_id === 'kvcache_feedback_down')?.value ?? '';
+    expect(JSON.parse(faqValue)).toMatchObject({ t: 'T0001', id: 'hours', u: 'UJOE', a: 'T0001' });
+    const faqClick = blockActionsBody({ teamId: 'T0001', userId: 'UJOE', channelId: 'DFAQ', messageTs: String(faqPost.response.ts), actionId: 'kvcache_feedback_down', value: faqValue, responseUrl: api.responseUrl('act2') });
     await postSigned(bot.events, faqClick, { secret: SECRET });
-    expect(JSON.stringify((await api.waitFor((c) => c.method === 'chat.update' && c.args.channel === 'DFAQ')).args.blocks)).toMatch(/team will review/);
+    const faqUpdate = await api.waitFor((c) => c.method === 'chat.update' && c.args.channel === 'DFAQ');
+    expect(faqUpdate.response.ok).toBe(true);
+    expect(JSON.stringify(faqUpdate.args.blocks)).toMatch(/team will review/);
     await send(directMessage({ user: 'UJOE', channel: 'DFAQ2', text: 'When are you open?', ts: nextTs() }));
     expect((await waitPost((c) => c.args.channel === 'DFAQ2')).args.text).toBe('Team one is open 9 to 5.');
 

@@ -106,6 +106,22 @@ describe.each(backends)('StatsRecorder on %s', (kind, open) => {
     await r.close();
   });
 
+  test('Slack delivery failures are counted by kind, and two recorders add up', async () => {
+    const a = new StatsRecorder(store, clock, 0);
+    const b = new StatsRecorder(store, clock, 0);
+    a.recordDelivery('T', 'rate_limited', null);
+    a.recordDelivery('T', 'payload', 'recovered');
+    b.recordDelivery('T', 'payload', 'recovered');
+    b.recordDelivery('T', 'channel', 'undelivered');
+    await a.close();
+    await b.close();
+    const doc = await new StatsRecorder(store, clock, 0).read('T');
+    expect(doc.delivery).toEqual({ rate_limited: 1, payload: 2, recovered: 2, channel: 1, undelivered: 1 });
+    const report = buildReport('T', doc, { faq: 0, generated: 0, manual: 0 }, 2000);
+    expect(report.slackDelivery).toEqual({ failures: { rate_limited: 1, payload: 2, channel: 1 }, recovered: 2, undelivered: 1 });
+    expect(formatReport(report)).toMatch(/slack failures\s+2 payload, 1 rate_limited, 1 channel; 2 recovered, 1 undelivered/);
+  });
+
   test('feedback counts and the review log, newest last, bounded', async () => {
     const r = new StatsRecorder(store, clock, 0);
     const item = (i: number, vote: 'up' | 'down'): FeedbackItem => ({ at: 1000 + i, vote, user: 'U1', entryId: `e${i}`, source: 'generated', question: `q${i}`, answer: `a${i}`, removed: vote === 'down' });

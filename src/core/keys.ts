@@ -16,6 +16,7 @@
  *   kv1:t:<tenant>                            -> Thresholds    the paraphrase layer's calibration
  *   kv1:r:<tenant>                            -> ReviewDoc     "did you mean" choices waiting for review
  *   kv1:l:<name>                              -> lease token   cross-process locks and one-time claims
+ *   kv1:p:<tenant>:<sha256(channel:ts)>       -> reply ts      the bot's reply to a Slack message (1 day), for edits
  */
 import { createHash } from 'node:crypto';
 import { KvcacheError } from '../errors';
@@ -65,6 +66,7 @@ export const keys = {
   thresholds: (tenant: string) => `${SCHEMA}:t:${tenant}`,
   review: (tenant: string) => `${SCHEMA}:r:${tenant}`,
   lease: (name: string) => `${SCHEMA}:l:${name}`,
+  reply: (tenant: string, channel: string, ts: string) => `${SCHEMA}:p:${tenant}:${hashText(`${channel}:${ts}`)}`,
 };
 
 /** Splits `kv1:d:<tenant>:<id>` back into its parts (ids may contain ':'). */

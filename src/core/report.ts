@@ -24,6 +24,8 @@ export interface StatsReport {
   reviews: Array<{ at: string; entryId: string; source: string; question: string; user: string; removed: boolean }>;
   /** Store outages as the statistics saw them: lookups written late (held in memory), and log items lost. */
   outages: { failedWrites: number; lookupsWrittenLate: number; lostUnanswered: number; lostReviews: number };
+  /** Slack deliveries that failed, by kind; `recovered`: a plainer reply or a new post reached the asker instead; `undelivered`: nothing did. */
+  slackDelivery: { failures: Record<string, number>; recovered: number; undelivered: number };
 }
 
 const round = (n: number | null, d = 3) => (n === null ? null : Math.round(n * 10 ** d) / 10 ** d);
@@ -84,7 +86,21 @@ export function buildReport(
       lostUnanswered: doc.lost?.unanswered ?? 0,
       lostReviews: doc.lost?.reviews ?? 0,
     },
+    slackDelivery: deliveryReport(doc.delivery ?? {}),
   };
+}
+
+function deliveryReport(d: Record<string, number>): StatsReport['slackDelivery'] {
+  const failures: Record<string, number> = {};
+  for (const [kind, n] of Object.entries(d)) if (kind !== 'recovered' && kind !== 'undelivered' && n > 0) failures[kind] = n;
+  return { failures, recovered: d.recovered ?? 0, undelivered: d.undelivered ?? 0 };
+}
+
+/** "2 rate_limited, 1 payload; 1 recovered, 0 undelivered", or null when nothing failed. */
+export function deliverySummary(r: StatsReport): string | null {
+  const kinds = Object.entries(r.slackDelivery.failures).sort((a, b) => b[1] - a[1]);
+  if (kinds.length === 0) return null;
+  return `${kinds.map(([k, n]) => `${n} ${k}`).join(', ')}; ${r.slackDelivery.recovered} recovered, ${r.slackDelivery.undelivered} undelivered`;
 }
 
 function fmtMs(ms: number | null): string {
@@ -125,6 +141,7 @@ export function formatReport(r: StatsReport): string {
             `lost: ${r.outages.lostUnanswered} unanswered-log lines, ${r.outages.lostReviews} review items`,
         ]
       : []),
+    ...(deliverySummary(r) ? [`slack failures   ${deliverySummary(r)}`] : []),
     '',
     'top questions',
     ...(r.topQuestions.length === 0 ? ['  (none yet)'] : r.topQuestions.map((q, i) => `  ${String(i + 1).padStart(2)}. ${q.question}  ×${q.count} (${q.lastOutcome})`)),

@@ -67,6 +67,11 @@ export interface StatsDoc {
   lost: { unanswered: number; reviews: number };
   /** Counts written after failed flushes (held in memory through a store outage): how many, and of what. */
   late: { flushes: number; lookups: number };
+  /**
+   * Slack deliveries that failed, by kind of failure (rate_limited, payload, …, see src/slack/errors.ts), plus
+   * `recovered` (a plainer message or a new post got through instead) and `undelivered` (the asker got nothing).
+   */
+  delivery: Record<string, number>;
 }
 
 /** Where a tenant's statistics live: deltas are added (never read-modify-written by the caller). */
@@ -105,6 +110,7 @@ export function emptyStats(now: number): StatsDoc {
     generation: { calls: 0, queueMsSum: 0, modelMsSum: 0, modelLatency: {} },
     lost: { unanswered: 0, reviews: 0 },
     late: { flushes: 0, lookups: 0 },
+    delivery: {},
   };
 }
 
@@ -171,6 +177,8 @@ export function mergeStats(target: StatsDoc, delta: StatsDoc, countDrops = false
   }
   target.late.flushes += delta.late?.flushes ?? 0;
   target.late.lookups += delta.late?.lookups ?? 0;
+  target.delivery ??= {};
+  for (const [kind, n] of Object.entries(delta.delivery ?? {})) target.delivery[kind] = (target.delivery[kind] ?? 0) + n;
   target.updatedAt = Math.max(target.updatedAt, delta.updatedAt);
   return target;
 }
@@ -294,6 +302,14 @@ export class StatsRecorder {
     if (item.removed) d.feedback.removed += 1;
     if (item.vote === 'down') d.lost.reviews += pushBounded(d.reviews, [item], MAX_REVIEWS);
     d.updatedAt = Math.max(d.updatedAt, item.at);
+  }
+
+  /** A Slack delivery that failed (kind), and whether something else reached the asker instead. */
+  recordDelivery(tenant: string, kind: string, outcome: 'recovered' | 'undelivered' | null): void {
+    const d = this.delta(tenant);
+    d.delivery[kind] = (d.delivery[kind] ?? 0) + 1;
+    if (outcome !== null) d.delivery[outcome] = (d.delivery[outcome] ?? 0) + 1;
+    d.updatedAt = this.clock.now();
   }
 
   recordEvictions(tenant: string, n: number): void {

@@ -12,7 +12,8 @@ import type { Logger } from '../logger';
 import { AdminCheck } from './admin';
 import type { SlackConfig } from './config';
 import { classifySlackError } from './errors';
-import { EventDedupe, RateLimiter } from './guards';
+import { SlackDelivery } from './delivery';
+import { EventDedupe, RateLimiter, ReplyLog } from './guards';
 import { slackFetch } from './http';
 import { registerListeners } from './listeners';
 
@@ -51,6 +52,8 @@ export async function startSlackBot(core: App, cfg: SlackConfig, logger: Logger)
     retryConfig: { retries: 2, factor: 2, minTimeout: 300, maxTimeout: 2000 },
     fetch: slackFetch,
     logger: boltLogger(logger),
+    // Without a timeout a call Slack never answers holds its reply forever.
+    timeout: cfg.requestTimeoutMs,
   };
   const web = new WebClient(cfg.botToken, clientOptions);
   let auth;
@@ -103,9 +106,19 @@ export async function startSlackBot(core: App, cfg: SlackConfig, logger: Logger)
   bolt.error(async (err) => {
     logger.error({ failure: classifySlackError((err as { original?: unknown }).original ?? err).message }, 'a Slack listener failed');
   });
+  // Replies get their own client: a 429 comes back at once (rejectRateLimitedCalls) so that delivery.ts holds
+  // back only that channel, where the WebClient's own handling would pause every call of the workspace.
+  const replyClient = new WebClient(cfg.botToken, { ...clientOptions, rejectRateLimitedCalls: true });
+  const delivery = new SlackDelivery({
+    client: replyClient,
+    logger,
+    onFailure: (tenant, kind, outcome) => core.stats.recordDelivery(tenant, kind, outcome),
+  });
   registerListeners(bolt, {
     core,
     logger,
+    delivery,
+    replies: new ReplyLog(core.store, logger),
     limiter: new RateLimiter(cfg.rateLimit.max, cfg.rateLimit.windowMs, core.clock),
     placeholderMs: cfg.placeholderMs,
     dedupe: new EventDedupe(core.store, logger),

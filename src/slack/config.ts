@@ -19,6 +19,8 @@ export interface SlackConfig {
   placeholderMs: number;
   /** On SIGTERM, how long in-flight answers may take to finish. */
   shutdownMs: number;
+  /** A Web API call that has not answered in this long is abandoned (and retried by the client). */
+  requestTimeoutMs: number;
 }
 
 const fail = (message: string): never => {
@@ -68,6 +70,11 @@ export function loadSlackConfig(env: NodeJS.ProcessEnv = process.env): SlackConf
   if (!(placeholderMs >= 0 && placeholderMs <= 60_000)) {
     fail(`KVCACHE_PLACEHOLDER_MS=${JSON.stringify(placeholderText)} is invalid: milliseconds from 0 to 60000 before a slow answer gets a "Looking into it…" placeholder`);
   }
+  const timeoutText = env.KVCACHE_SLACK_TIMEOUT_MS?.trim() || '10000';
+  const requestTimeoutMs = /^\d+$/.test(timeoutText) ? Number(timeoutText) : NaN;
+  if (!(requestTimeoutMs >= 100 && requestTimeoutMs <= 120_000)) {
+    fail(`KVCACHE_SLACK_TIMEOUT_MS=${JSON.stringify(timeoutText)} is invalid: milliseconds from 100 to 120000 that one Slack Web API call may take`);
+  }
   return {
     botToken,
     appToken,
@@ -78,5 +85,6 @@ export function loadSlackConfig(env: NodeJS.ProcessEnv = process.env): SlackConf
     rateLimit: { max, windowMs: windowMs ?? 60_000 },
     placeholderMs,
     shutdownMs: 10_000,
+    requestTimeoutMs,
   };
 }

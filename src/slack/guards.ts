@@ -40,25 +40,81 @@ export class EventDedupe {
   }
 }
 
-/** A sliding-window limit per user; the map of users is bounded, so a flood of ids cannot grow memory. */
+/**
+ * A sliding-window limit per user; the map of users is bounded, so a flood of ids cannot grow memory. A user
+ * over the limit is told once per window ('tell'), then ignored ('quiet') until the window frees a slot: a
+ * reply to every extra message would itself flood the channel (Slack allows about one message a second).
+ */
 export class RateLimiter {
-  private readonly hits = new LRUCache<string, number[]>({ max: 10_000 });
+  private readonly hits = new LRUCache<string, { at: number[]; toldAt: number | null }>({ max: 10_000 });
   constructor(
     private readonly max: number,
     private readonly windowMs: number,
     private readonly clock: Clock,
   ) {}
 
-  /** True when the user may ask now (and counts the question); false when over the limit. */
-  allow(key: string): boolean {
+  /** 'ok' when the user may ask now (and counts the question); 'tell' or 'quiet' when over the limit. */
+  check(key: string): 'ok' | 'tell' | 'quiet' {
     const now = this.clock.now();
-    const recent = (this.hits.get(key) ?? []).filter((t) => t > now - this.windowMs);
-    if (recent.length >= this.max) {
-      this.hits.set(key, recent);
-      return false;
+    const prev = this.hits.get(key);
+    const at = (prev?.at ?? []).filter((t) => t > now - this.windowMs);
+    let toldAt = prev?.toldAt ?? null;
+    if (toldAt !== null && toldAt <= now - this.windowMs) toldAt = null;
+    if (at.length >= this.max) {
+      const verdict = toldAt === null ? 'tell' : 'quiet';
+      this.hits.set(key, { at, toldAt: toldAt ?? now });
+      return verdict;
     }
-    recent.push(now);
-    this.hits.set(key, recent);
-    return true;
+    at.push(now);
+    this.hits.set(key, { at, toldAt });
+    return 'ok';
+  }
+
+  /** True when the user may ask now (and counts the question). */
+  allow(key: string): boolean {
+    return this.check(key) === 'ok';
+  }
+}
+
+/**
+ * The bot's reply to each question message (channel + ts), so that an edited question updates that reply
+ * instead of getting a second one. Kept in this process (bounded) and in the store for a day, so an edit
+ * delivered to another replica finds it too. Losing it only means an edit is ignored, never a wrong reply.
+ */
+export class ReplyLog {
+  private readonly local = new LRUCache<string, string>({ max: 20_000, ttl: 24 * 3_600_000 });
+
+  constructor(
+    private readonly store: KvStore | null,
+    private readonly logger: Logger | null = null,
+  ) {}
+
+  /** Marks a question as being answered here, so an edit arriving meanwhile waits for the reply. */
+  pending(tenant: string, channel: string, ts: string): void {
+    this.local.set(keys.reply(tenant, channel, ts), ReplyLog.PENDING);
+  }
+
+  static readonly PENDING = 'pending';
+
+  async remember(tenant: string, channel: string, ts: string, replyTs: string): Promise<void> {
+    const key = keys.reply(tenant, channel, ts);
+    this.local.set(key, replyTs);
+    try {
+      await this.store?.set(key, replyTs, 24 * 3_600_000);
+    } catch (err) {
+      this.logger?.debug({ err: (err as Error).message }, 'the reply log could not be written; an edit of this question will only be seen here');
+    }
+  }
+
+  async find(tenant: string, channel: string, ts: string): Promise<string | null> {
+    const key = keys.reply(tenant, channel, ts);
+    const here = this.local.get(key);
+    if (here !== undefined) return here;
+    try {
+      const stored = await this.store?.get<string>(key);
+      return typeof stored === 'string' ? stored : null;
+    } catch {
+      return null;
+    }
   }
 }

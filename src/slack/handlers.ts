@@ -9,22 +9,24 @@ import { DEFAULT_TENANT } from '../core/keys';
 import type { AnswerResult } from '../core/types';
 import type { Logger } from '../logger';
 import {
-  answerMessage,
+  answerMessages,
   HELP_TEXT,
-  listOr,
+  mrkdwnMessage,
   placeholderMessage,
   plainMessage,
   statsBlocks,
+  topMessage,
+  unansweredMessage,
   escapeMrkdwn,
+  type Block,
   type FeedbackValue,
   type SlackMessage,
 } from './blocks';
+import type { SlackPoster } from './delivery';
 import type { RateLimiter } from './guards';
+import { decodeEntities, truncate } from './text';
 
-export interface SlackPoster {
-  post(msg: SlackMessage & { channel: string; threadTs?: string }): Promise<{ ts: string }>;
-  update(msg: SlackMessage & { channel: string; ts: string }): Promise<void>;
-}
+export type { SlackPoster } from './delivery';
 
 export interface BotDeps {
   core: App;
@@ -40,10 +42,19 @@ export interface IncomingQuestion {
   threadTs?: string;
   text: string;
   botUserId: string;
+  /** The question was edited: the bot's reply to it, to be replaced with the answer to the new wording. */
+  replyTs?: string;
+}
+
+export interface Answered {
+  result: AnswerResult | null;
+  /** The bot's reply (its first message), or null when none was sent. */
+  replyTs: string | null;
 }
 
 export const RATE_LIMITED_REPLY = "You're asking faster than I can keep up. Please wait a minute and ask again.";
 export const ERROR_REPLY = 'Sorry, something went wrong on my side. The team has been told; please try again in a moment.';
+const EDITED_NOTE: Block = { type: 'context', elements: [{ type: 'mrkdwn', text: '_Updated for your edited question_' }] };
 
 /** Removes the bot's own mention (with or without a label) before the question is normalized. */
 export function stripBotMention(text: string, botUserId: string): string {
@@ -54,38 +65,43 @@ const sleep = (ms: number) => new Promise<'slow'>((r) => setTimeout(() => r('slo
 
 /**
  * Answers one question in Slack: a cache hit is posted at once; an answer that takes longer than
- * placeholderMs (the model) gets a placeholder first, then chat.update with the answer.
+ * placeholderMs (the model) gets a placeholder first, then chat.update with the answer. A long answer
+ * continues in further messages in the same place. An edited question replaces the bot's earlier reply.
  */
-export async function answerQuestion(deps: BotDeps, poster: SlackPoster, q: IncomingQuestion): Promise<AnswerResult | null> {
+export async function answerQuestion(deps: BotDeps, poster: SlackPoster, q: IncomingQuestion): Promise<Answered> {
   const text = stripBotMention(q.text, q.botUserId);
   const where = { channel: q.channel, ...(q.threadTs ? { threadTs: q.threadTs } : {}) };
-  if (text === '') return null;
-  if (!deps.limiter.allow(`${q.tenant}:${q.user}`)) {
-    await poster.post({ ...where, ...plainMessage(RATE_LIMITED_REPLY) });
-    return null;
+  if (text === '') return { result: null, replyTs: null };
+  const verdict = deps.limiter.check(`${q.tenant}:${q.user}`);
+  if (verdict !== 'ok') {
+    deps.logger.debug({ tenant: q.tenant, user: q.user, told: verdict === 'tell' }, 'question over the per-user rate limit');
+    return { result: null, replyTs: verdict === 'tell' ? await poster.post({ ...where, ...plainMessage(RATE_LIMITED_REPLY) }) : null };
   }
   let failed: unknown = null;
   const pending = deps.core.answerer.ask(q.tenant, text).catch((err: unknown) => {
     failed = err;
     return null;
   });
-  let placeholderTs: string | null = null;
-  if ((await Promise.race([pending, sleep(deps.placeholderMs)])) === 'slow') {
-    placeholderTs = (await poster.post({ ...where, ...placeholderMessage() })).ts;
+  let replaceTs: string | null = q.replyTs ?? null;
+  if (replaceTs === null && (await Promise.race([pending, sleep(deps.placeholderMs)])) === 'slow') {
+    replaceTs = await poster.post({ ...where, ...placeholderMessage() });
   }
   const result = await pending;
-  let msg: SlackMessage;
+  let msgs: SlackMessage[];
   if (result) {
-    msg = answerMessage(result, result.entryTenant ?? q.tenant);
+    msgs = answerMessages(result, result.entryTenant ?? q.tenant, { user: q.user, tenant: q.tenant });
   } else if (failed instanceof KvcacheError && (failed.code === 'QUESTION_TOO_LONG' || failed.code === 'QUESTION_EMPTY')) {
-    msg = plainMessage(`Sorry, ${failed.message}.`);
+    msgs = [plainMessage(`Sorry, ${failed.message}.`)];
   } else {
     deps.logger.error({ err: failed, tenant: q.tenant }, 'answering a Slack question failed');
-    msg = plainMessage(ERROR_REPLY);
+    msgs = [plainMessage(ERROR_REPLY)];
   }
-  if (placeholderTs) await poster.update({ channel: q.channel, ts: placeholderTs, ...msg });
-  else await poster.post({ ...where, ...msg });
-  return result;
+  const [head, ...rest] = msgs as [SlackMessage, ...SlackMessage[]];
+  const firstMsg = q.replyTs ? { ...head, blocks: [EDITED_NOTE, ...head.blocks] } : head;
+  const replyTs = replaceTs !== null ? await poster.update({ ...where, ts: replaceTs, ...firstMsg }) : await poster.post({ ...where, ...firstMsg });
+  // Continuations go where the first part went: in the thread, or after it in a DM.
+  for (const m of rest) await poster.post({ ...where, ...m });
+  return { result, replyTs };
 }
 
 export interface CommandInput {
@@ -103,8 +119,8 @@ export async function runCommand(deps: BotDeps, c: CommandInput): Promise<SlackM
   const [word = 'stats'] = text.split(/\s+/).filter(Boolean);
   const sub = word.toLowerCase();
   const rest = text.slice(text.indexOf(word) + word.length).trim();
-  if (sub === 'help') return plainMessageMrkdwn(HELP_TEXT);
-  if (!SUBCOMMANDS.has(sub)) return plainMessageMrkdwn(`I don't know \`${escapeMrkdwn(word)}\`.\n\n${HELP_TEXT}`);
+  if (sub === 'help') return mrkdwnMessage(HELP_TEXT);
+  if (!SUBCOMMANDS.has(sub)) return mrkdwnMessage(`I don't know \`${escapeMrkdwn(truncate(decodeEntities(word), 60))}\`.\n\n${HELP_TEXT}`);
   if (!(await c.isAdmin())) {
     return plainMessage('Sorry, /kvcache commands other than help are for workspace admins and the admins listed in KVCACHE_ADMINS.');
   }
@@ -114,48 +130,52 @@ export async function runCommand(deps: BotDeps, c: CommandInput): Promise<SlackM
       const r = await core.report(c.tenant);
       return { text: `kvcache stats: ${r.lookups} lookups, hit rate ${r.hitRate === null ? '–' : `${(100 * r.hitRate).toFixed(1)}%`}`, blocks: statsBlocks(r) };
     }
-    case 'top': {
-      const r = await core.report(c.tenant);
-      return plainMessageMrkdwn(`*Top questions*\n${listOr(r.topQuestions.map((q) => `${escapeMrkdwn(q.question)} ×${q.count} (${q.lastOutcome})`))}`);
-    }
-    case 'unanswered': {
-      const r = await core.report(c.tenant);
-      return plainMessageMrkdwn(`*Latest unanswered questions*\n${listOr(r.unanswered.map((u) => `${escapeMrkdwn(u.question)} (${u.at.slice(0, 16).replace('T', ' ')})`), '_none_')}`);
-    }
+    case 'top':
+      return topMessage(await core.report(c.tenant));
+    case 'unanswered':
+      return unansweredMessage(await core.report(c.tenant));
     case 'forget': {
       if (rest === '') return plainMessage('Usage: /kvcache forget <question>');
-      const gone = await core.cache.forgetQuestion(c.tenant, rest);
-      if (!gone) return plainMessage(`Nothing is cached for "${rest}" in this workspace.`);
+      const question = decodeEntities(rest);
+      const gone = await core.cache.forgetQuestion(c.tenant, question);
+      if (!gone) return plainMessage(`Nothing is cached for "${echo(question)}" in this workspace.`);
       const note = gone.source === 'faq' ? ' It is an FAQ entry: it comes back at the next preload unless it is removed from the FAQ file.' : '';
-      return plainMessage(`Forgot the ${gone.source} answer to "${gone.question}".${note}`);
+      return plainMessage(`Forgot the ${gone.source} answer to "${echo(gone.question)}".${note}`);
     }
     case 'add': {
-      const sep = rest.indexOf('=>');
-      const question = sep < 0 ? '' : rest.slice(0, sep).trim();
-      const answer = sep < 0 ? '' : rest.slice(sep + 2).trim();
+      // Slack sends a typed `=>` as `=&gt;`, and < > & in the answer as entities: decoded once, stored as typed.
+      const typed = decodeEntities(rest);
+      const sep = typed.indexOf('=>');
+      const question = sep < 0 ? '' : typed.slice(0, sep).trim();
+      const answer = sep < 0 ? '' : typed.slice(sep + 2).trim();
       if (question === '' || answer === '') return plainMessage('Usage: /kvcache add <question> => <answer>');
       try {
         core.answerer.checkQuestion(question);
         const e = await core.cache.put(c.tenant, { question, answer, source: 'manual' });
-        return plainMessage(`Added: "${e.question}" now answers "${answer}".`);
+        return plainMessage(`Added: "${echo(e.question)}" now answers "${echo(answer, 1000)}".`);
       } catch (err) {
         if (err instanceof KvcacheError) return plainMessage(`Not added: ${err.message}.`);
         throw err;
       }
     }
     default:
-      return plainMessageMrkdwn(HELP_TEXT);
+      return mrkdwnMessage(HELP_TEXT);
   }
 }
 
-function plainMessageMrkdwn(mrkdwn: string): SlackMessage {
-  return { text: mrkdwn.replace(/[*_`]/g, ''), blocks: [{ type: 'section', text: { type: 'mrkdwn', text: mrkdwn } }] };
+/** A confirmation repeats what it confirms, cut to max characters once escaped, saying how long the whole was. */
+function echo(text: string, max = 300): string {
+  if (escapeMrkdwn(text).length <= max) return text;
+  let keep = max;
+  while (keep > 0 && escapeMrkdwn(text.slice(0, keep)).length > max) keep = Math.floor(keep * 0.8);
+  return `${truncate(text, keep)} (${text.length.toLocaleString('en-US')} characters)`;
 }
 
 export function parseFeedbackValue(raw: string | undefined): FeedbackValue | null {
   try {
     const v = JSON.parse(raw ?? '') as Partial<FeedbackValue>;
-    return typeof v.t === 'string' && typeof v.id === 'string' && typeof v.q === 'string' ? { t: v.t, id: v.id, q: v.q } : null;
+    if (typeof v.t !== 'string' || typeof v.id !== 'string' || typeof v.q !== 'string') return null;
+    return { t: v.t, id: v.id, q: v.q, ...(typeof v.u === 'string' ? { u: v.u } : {}), ...(typeof v.a === 'string' ? { a: v.a } : {}) };
   } catch {
     return null;
   }
@@ -165,11 +185,11 @@ export function parseFeedbackValue(raw: string | undefined): FeedbackValue | nul
  * A click on a "did you mean" button: the chosen FAQ entry answers, and the asker's wording goes to review
  * (`kvcache review`). Like votes, a choice can only name the clicker's own team or the default FAQ.
  */
-export async function chooseSuggestion(deps: BotDeps, tenant: string, value: FeedbackValue): Promise<SlackMessage> {
+export async function chooseSuggestion(deps: BotDeps, tenant: string, value: FeedbackValue): Promise<SlackMessage[]> {
   const entryTenant = value.t === tenant ? tenant : DEFAULT_TENANT;
   const entry = await deps.core.review.choose(tenant, value.q, { entryTenant, entryId: value.id });
   deps.logger.info({ tenant, entryId: value.id, found: entry !== null }, 'did-you-mean choice');
-  if (!entry) return plainMessage('That answer was just removed. Please ask again.');
+  if (!entry) return [plainMessage('That answer was just removed. Please ask again.')];
   const result: AnswerResult = {
     question: value.q,
     answer: entry.answer,
@@ -181,7 +201,7 @@ export async function chooseSuggestion(deps: BotDeps, tenant: string, value: Fee
     entryTenant,
     entrySource: entry.source,
   };
-  return answerMessage(result, entryTenant);
+  return answerMessages(result, entryTenant, value.u ? { user: value.u, tenant } : undefined);
 }
 
 export async function recordVote(deps: BotDeps, tenant: string, user: string, vote: Vote, value: FeedbackValue): Promise<{ removed: boolean }> {

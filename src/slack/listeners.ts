@@ -3,14 +3,13 @@
  * is tracked so shutdown can wait for in-flight answers.
  */
 import type { App as BoltApp, BlockAction, ButtonAction } from '@slack/bolt';
-import type { HomeView, KnownBlock } from '@slack/types';
-import type { WebClient } from '@slack/web-api';
-import { checkTenant } from '../core/keys';
 import type { AdminCheck } from './admin';
-import { ACTION_DOWN, ACTION_SUGGEST, ACTION_UP, feedbackReceived, homeView, type Block } from './blocks';
+import { ACTION_DOWN, ACTION_SUGGEST, ACTION_UP, feedbackReceived, homeView, type Block, type FeedbackValue } from './blocks';
+import type { SlackDelivery } from './delivery';
 import { classifySlackError } from './errors';
-import type { EventDedupe } from './guards';
-import { answerQuestion, chooseSuggestion, parseFeedbackValue, recordVote, runCommand, type BotDeps, type SlackPoster } from './handlers';
+import { ReplyLog, type EventDedupe } from './guards';
+import { answerQuestion, chooseSuggestion, parseFeedbackValue, recordVote, runCommand, type BotDeps } from './handlers';
+import { tenantOf, type TenantFields } from './tenant';
 
 /** What the app subscribes to; manifest.yaml must list exactly these (a test checks). */
 export const SLACK_BOT_EVENTS = ['app_mention', 'message.im', 'app_home_opened'] as const;
@@ -20,37 +19,20 @@ export const SLACK_BOT_SCOPES = ['app_mentions:read', 'chat:write', 'im:history'
 export interface ListenerDeps extends BotDeps {
   dedupe: EventDedupe;
   admins: AdminCheck;
+  delivery: SlackDelivery;
+  replies: ReplyLog;
   botUserId: string;
   track<T>(p: Promise<T>): Promise<T>;
 }
 
-// Our builders produce plain objects in Block Kit's shape; this is the one place they meet Slack's types.
-const kb = (blocks: Block[]) => blocks as unknown as KnownBlock[];
-
-function poster(client: WebClient, deps: ListenerDeps): SlackPoster {
-  return {
-    async post(m) {
-      try {
-        const res = await client.chat.postMessage({ channel: m.channel, text: m.text, blocks: kb(m.blocks), ...(m.threadTs ? { thread_ts: m.threadTs } : {}) });
-        return { ts: res.ts ?? '' };
-      } catch (err) {
-        deps.logger.error({ channel: m.channel, failure: classifySlackError(err).message }, 'chat.postMessage failed');
-        throw err;
-      }
-    },
-    async update(m) {
-      try {
-        await client.chat.update({ channel: m.channel, ts: m.ts, text: m.text, blocks: kb(m.blocks) });
-      } catch (err) {
-        deps.logger.error({ channel: m.channel, failure: classifySlackError(err).message }, 'chat.update failed');
-        throw err;
-      }
-    },
-  };
-}
-
 // Subtypes that are still a person writing text; edits, deletions, joins and bot posts are not questions.
 const QUESTION_SUBTYPES = new Set([undefined, 'file_share', 'thread_broadcast']);
+// A question being answered (in this process): an edit arriving meanwhile waits for the reply instead of adding one.
+const PENDING = ReplyLog.PENDING;
+const EDIT_WAIT_MS = 5000;
+
+export const FOREIGN_VOTE_NOTE = 'Only the person who asked can rate this answer. Ask me yourself to get your own.';
+export const FOREIGN_CHOICE_NOTE = 'Only the person who asked can pick from these suggestions. Ask me yourself to get your own.';
 
 interface MessageLike {
   subtype?: string;
@@ -61,6 +43,8 @@ interface MessageLike {
   ts: string;
   thread_ts?: string;
   channel_type?: string;
+  /** Present when Slack re-sends an app_mention because its message was edited. */
+  edited?: { user?: string; ts?: string };
 }
 
 export function registerListeners(bolt: BoltApp, deps: ListenerDeps): void {
@@ -74,69 +58,128 @@ export function registerListeners(bolt: BoltApp, deps: ListenerDeps): void {
     await next();
   });
 
-  const ask = async (client: WebClient, teamId: string | undefined, ev: MessageLike, threadTs: string | undefined) => {
-    if (!QUESTION_SUBTYPES.has(ev.subtype) || ev.bot_id || !ev.user || ev.user === deps.botUserId || !ev.text?.trim()) return;
-    const tenant = checkTenant(teamId ?? '');
-    await deps.track(
-      answerQuestion(deps, poster(client, deps), { tenant, user: ev.user, channel: ev.channel, text: ev.text, botUserId: deps.botUserId, ...(threadTs ? { threadTs } : {}) }),
-    );
+  /** The bot's reply to an edited mention: waits while the original is still being answered; null if none. */
+  const replyToEdited = async (tenant: string, ev: MessageLike): Promise<string | null> => {
+    const deadline = Date.now() + EDIT_WAIT_MS;
+    for (;;) {
+      const ts = await deps.replies.find(tenant, ev.channel, ev.ts);
+      if (ts !== PENDING) return ts;
+      if (Date.now() > deadline) return PENDING;
+      await new Promise((r) => setTimeout(r, 200).unref());
+    }
   };
 
-  bolt.event('app_mention', async ({ event, body, client }) => {
+  const ask = async (body: TenantFields, ev: MessageLike, threadTs: string | undefined, remember: boolean) => {
+    if (!QUESTION_SUBTYPES.has(ev.subtype) || ev.bot_id || !ev.user || ev.user === deps.botUserId || !ev.text?.trim()) return;
+    const tenant = tenantOf(body);
+    if (tenant === null) return;
+    let replyTs: string | undefined;
+    if (ev.edited) {
+      const known = await replyToEdited(tenant, ev);
+      if (known === PENDING) {
+        deps.logger.info({ tenant, channel: ev.channel }, 'an edit arrived while the first wording was still being answered; the first answer stands');
+        return;
+      }
+      // No reply known: the mention was added by the edit (or the reply is over a day old): answer it afresh.
+      if (known !== null) replyTs = known;
+    }
+    if (remember && replyTs === undefined) deps.replies.pending(tenant, ev.channel, ev.ts);
+    const done = await deps.track(
+      answerQuestion(deps, deps.delivery.forTenant(tenant), {
+        tenant, user: ev.user, channel: ev.channel, text: ev.text, botUserId: deps.botUserId,
+        ...(threadTs ? { threadTs } : {}), ...(replyTs ? { replyTs } : {}),
+      }),
+    );
+    if (remember && done.replyTs !== null && done.replyTs !== replyTs) void deps.replies.remember(tenant, ev.channel, ev.ts, done.replyTs);
+  };
+
+  bolt.event('app_mention', async ({ event, body }) => {
     const ev = event as unknown as MessageLike;
-    await ask(client, body.team_id, ev, ev.thread_ts ?? ev.ts);
+    await ask(body as TenantFields, ev, ev.thread_ts ?? ev.ts, true);
   });
 
-  bolt.message(async ({ message, body, client }) => {
+  bolt.message(async ({ message, body }) => {
     const ev = message as unknown as MessageLike;
     if (ev.channel_type !== 'im') return; // channel messages reach the bot as app_mention
-    await ask(client, body.team_id, ev, ev.thread_ts);
+    // DM edits arrive as subtype message_changed and are ignored: the reply stays next to the first wording.
+    await ask(body as TenantFields, ev, ev.thread_ts, false);
   });
 
-  bolt.command(SLACK_COMMAND, async ({ command, ack, respond, client }) => {
+  bolt.command(SLACK_COMMAND, async ({ command, ack, respond, body }) => {
     await ack();
-    const tenant = checkTenant(command.team_id);
+    const tenant = tenantOf(body as unknown as TenantFields);
+    if (tenant === null) return;
+    const client = deps.delivery.client;
     const msg = await deps.track(
       runCommand(deps, { tenant, user: command.user_id, text: command.text, isAdmin: () => deps.admins.isAdmin(client, tenant, command.user_id) }),
     );
-    await respond({ response_type: 'ephemeral', replace_original: false, text: msg.text, blocks: kb(msg.blocks) });
+    try {
+      await respond({ response_type: 'ephemeral', replace_original: false, text: msg.text, blocks: msg.blocks as never });
+    } catch (err) {
+      // response_url spent or expired: the same answer as an ephemeral message.
+      deps.logger.warn({ tenant, failure: classifySlackError(err).message }, 'the slash command response_url failed; answering ephemerally');
+      await deps.delivery.forTenant(tenant).ephemeral({ channel: command.channel_id, user: command.user_id, text: msg.text });
+    }
   });
+
+  /** A click on one of our buttons: its value, its tenant, and whether the clicker may act on it. */
+  const click = async (body: BlockAction, action: ButtonAction, foreignNote: string): Promise<{ value: FeedbackValue; tenant: string } | null> => {
+    const value = parseFeedbackValue(action.value);
+    if (!value) return null;
+    const tenant = tenantOf(body as unknown as TenantFields, value.a);
+    if (tenant === null) return null;
+    if (value.u !== undefined && value.u !== body.user.id) {
+      deps.logger.info({ tenant, clicker: body.user.id }, 'a click on another person\'s answer was not counted');
+      const channel = body.channel?.id;
+      const threadTs = (body.message as { thread_ts?: string } | undefined)?.thread_ts;
+      if (channel) await deps.delivery.forTenant(tenant).ephemeral({ channel, user: body.user.id, text: foreignNote, ...(threadTs ? { threadTs } : {}) });
+      return null;
+    }
+    return { value, tenant };
+  };
 
   for (const [actionId, vote] of [
     [ACTION_UP, 'up'],
     [ACTION_DOWN, 'down'],
   ] as const) {
-    bolt.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, client }) => {
+    bolt.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action }) => {
       await ack();
-      const value = parseFeedbackValue(action.value);
-      const teamId = body.team?.id ?? body.user.team_id;
-      if (!value || !teamId) return;
-      const { removed } = await deps.track(recordVote(deps, checkTenant(teamId), body.user.id, vote, value));
+      const ok = await click(body, action, FOREIGN_VOTE_NOTE);
+      if (!ok) return;
+      const { removed } = await deps.track(recordVote(deps, ok.tenant, body.user.id, vote, ok.value));
       const channel = body.channel?.id;
       const ts = body.message?.ts;
       const blocks = (body.message?.blocks ?? []) as Block[];
       if (channel && ts) {
-        await client.chat.update({ channel, ts, text: String(body.message?.text ?? ''), blocks: kb(feedbackReceived(blocks, vote, removed)) });
+        const poster = deps.delivery.forTenant(ok.tenant);
+        const shown = await poster.update({ channel, ts, text: String(body.message?.text ?? ''), blocks: feedbackReceived(blocks, vote, removed) }, { orPost: false });
+        if (shown === null) await poster.ephemeral({ channel, user: body.user.id, text: vote === 'up' ? 'Thanks for the feedback!' : 'Thanks: the team will review this answer.' });
       }
     });
   }
 
-  bolt.action<BlockAction<ButtonAction>>(ACTION_SUGGEST, async ({ ack, body, action, client }) => {
+  bolt.action<BlockAction<ButtonAction>>(ACTION_SUGGEST, async ({ ack, body, action }) => {
     await ack();
-    const value = parseFeedbackValue(action.value);
-    const teamId = body.team?.id ?? body.user.team_id;
-    if (!value || !teamId) return;
-    const msg = await deps.track(chooseSuggestion(deps, checkTenant(teamId), value));
+    const ok = await click(body, action, FOREIGN_CHOICE_NOTE);
+    if (!ok) return;
+    const msgs = await deps.track(chooseSuggestion(deps, ok.tenant, ok.value));
     const channel = body.channel?.id;
     const ts = body.message?.ts;
-    if (channel && ts) await client.chat.update({ channel, ts, text: msg.text, blocks: kb(msg.blocks) });
+    if (!channel || !ts) return;
+    const threadTs = (body.message as { thread_ts?: string } | undefined)?.thread_ts;
+    const where = { channel, ...(threadTs ? { threadTs } : {}) };
+    const poster = deps.delivery.forTenant(ok.tenant);
+    const [head, ...rest] = msgs;
+    if (head) await poster.update({ ...where, ts, ...head });
+    for (const m of rest) await poster.post({ ...where, ...m });
   });
 
-  bolt.event('app_home_opened', async ({ event, body, client }) => {
+  bolt.event('app_home_opened', async ({ event, body }) => {
     if (event.tab !== 'home') return;
-    const tenant = checkTenant(body.team_id);
-    const admin = await deps.admins.isAdmin(client, tenant, event.user);
+    const tenant = tenantOf(body as TenantFields);
+    if (tenant === null) return;
+    const admin = await deps.admins.isAdmin(deps.delivery.client, tenant, event.user);
     const report = admin ? await deps.track(deps.core.report(tenant)) : null;
-    await client.views.publish({ user_id: event.user, view: homeView(report) as unknown as HomeView });
+    await deps.delivery.publishHome(tenant, event.user, homeView(report));
   });
 }

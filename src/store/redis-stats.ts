@@ -5,7 +5,8 @@
  * counts (the document-per-team layout the other backends use needs a lease for that).
  *
  *   kv1:s:<tenant>:n   hash    counters: o:<outcome>, ls:<outcome> (latency sums), hh:/hm:/hg:<bucket>
- *                              (hit, miss and model latency histograms), evictions, fb:*, gen:*, lost:*, late:*
+ *                              (hit, miss and model latency histograms), evictions, fb:*, gen:*, lost:*, late:*,
+ *                              dl:<kind> (Slack delivery failures)
  *   kv1:s:<tenant>:q   zset    normalized question -> times asked (trimmed to the most asked)
  *   kv1:s:<tenant>:qm  hash    normalized question -> {question, lastAt, lastOutcome} of the latest asking
  *   kv1:s:<tenant>:u   list    unanswered questions, newest first, capped
@@ -95,6 +96,7 @@ export class RedisStatsBackend implements StatsBackend {
       ['late:flushes', d.late.flushes],
       ['late:lookups', d.late.lookups],
     ];
+    for (const [kind, n] of Object.entries(d.delivery ?? {})) counters.push([`dl:${kind}`, n]);
     for (const [field, n] of counters) if (n !== 0) m.hIncrBy(k.counters, field, n);
     if (d.generation.queueMsSum !== 0) m.hIncrByFloat(k.counters, 'gen:queueMs', d.generation.queueMsSum);
     if (d.generation.modelMsSum !== 0) m.hIncrByFloat(k.counters, 'gen:modelMs', d.generation.modelMsSum);
@@ -151,6 +153,7 @@ export class RedisStatsBackend implements StatsBackend {
     for (const [field, value] of Object.entries(h)) {
       const hist = field.startsWith('hh:') ? doc.hitLatency : field.startsWith('hm:') ? doc.missLatency : field.startsWith('hg:') ? doc.generation.modelLatency : null;
       if (hist) hist[field.slice(3)] = Number(value);
+      else if (field.startsWith('dl:')) doc.delivery[field.slice(3)] = Number(value);
     }
     doc.evictions = num('evictions');
     doc.feedback = { up: num('fb:up'), down: num('fb:down'), removed: num('fb:removed') };
