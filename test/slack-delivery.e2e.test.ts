@@ -10,15 +10,13 @@ import { AnswerCache } from '../src/core/cache';
 import { StatsRecorder } from '../src/core/stats';
 import { systemClock } from '../src/core/types';
 import { openStore } from '../src/store/open';
-import { collect, ROOT, runCli, spawnNode, type RunResult } from './helpers/cli';
+import { runCli, type RunResult } from './helpers/cli';
 import { tmpDir } from './helpers/app';
-import { waitHealthy } from './helpers/slack';
-import { freePort } from '../testkit/redis';
+import { startHttpBot } from './helpers/slack';
 import { startSlackApi, type ApiCall, type SlackApi } from '../testkit/slack-api';
 import { appMention, blockActionsBody, directMessage, editedAppMention, eventCallback, postSigned, slashCommandBody } from '../testkit/slack-signing';
 
 const SECRET = 'delivery-signing-secret';
-const BOT = path.join(ROOT, 'bin', 'kvcache-bot.js');
 const LONG_ANSWER = Array.from({ length: 400 }, (_, i) => `Step ${i + 1}: check the "refund" screen & wait <24 h>.`).join(' ').padEnd(30_000, ' more.').slice(0, 30_000);
 const FAQ = `- id: hours
   question: When are you open?
@@ -50,23 +48,14 @@ describe('Slack delivery against the strict local Slack', () => {
     env = { KVCACHE_DATA_DIR: dataDir, KVCACHE_FAQ: '' };
     fs.writeFileSync(path.join(dir, 'faq.yaml'), FAQ);
     expect((await runCli(['preload', '--team', 'T0001', path.join(dir, 'faq.yaml')], { env })).code).toBe(0);
-    const port = await freePort();
-    child = spawnNode([BOT], {
-      env: {
-        ...env,
-        SLACK_BOT_TOKEN: api.expectedBotToken,
-        SLACK_SIGNING_SECRET: SECRET,
-        SLACK_API_URL: api.url,
-        PORT: String(port),
-        KVCACHE_RATE_LIMIT: '100/1m',
-        KVCACHE_SLACK_TIMEOUT_MS: '600',
-        KVCACHE_STATS_FLUSH_MS: '100',
-        KVCACHE_LOG_LEVEL: 'error',
-      },
+    const bot = await startHttpBot(api, SECRET, {
+      ...env,
+      KVCACHE_RATE_LIMIT: '100/1m',
+      KVCACHE_SLACK_TIMEOUT_MS: '600',
+      KVCACHE_STATS_FLUSH_MS: '100',
+      KVCACHE_LOG_LEVEL: 'error',
     });
-    done = collect(child);
-    events = `http://127.0.0.1:${port}/slack/events`;
-    await waitHealthy(port, child);
+    ({ child, done, events } = bot);
   });
 
   afterAll(async () => {

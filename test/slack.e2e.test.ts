@@ -3,15 +3,14 @@
  * local server that speaks Slack's Web API; events, commands and button clicks arrive signed, as Slack sends
  * them. Nothing of the bot is mocked.
  */
-import { waitHealthy } from './helpers/slack';
+import { startHttpBot, type HttpBot } from './helpers/slack';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import { AnswerCache } from '../src/core/cache';
 import { StatsRecorder } from '../src/core/stats';
 import { systemClock } from '../src/core/types';
 import { openStore } from '../src/store/open';
-import { collect, ROOT, runCli, spawnNode, type RunResult } from './helpers/cli';
+import { collect, ROOT, runCli, spawnNode } from './helpers/cli';
 import { tmpDir } from './helpers/app';
 import { freePort } from '../testkit/redis';
 import { startSlackApi, type ApiCall, type SlackApi } from '../testkit/slack-api';
@@ -31,12 +30,6 @@ const OTHER_FAQ = `- id: returns
   answer: Team two takes returns for 90 days.
 `;
 
-interface Bot {
-  child: ChildProcess;
-  done: Promise<RunResult>;
-  events: string;
-  port: number;
-}
 
 let seq = 0;
 const nextTs = () => `1700000${String(100 + (seq += 1)).padStart(3, '0')}.000100`;
@@ -45,7 +38,7 @@ const eventId = () => `Ev${Date.now()}${(seq += 1)}`;
 
 describe('Slack app, HTTP mode', () => {
   let api: SlackApi;
-  let bot: Bot;
+  let bot: HttpBot;
   let dataDir: string;
   let env: NodeJS.ProcessEnv;
 
@@ -60,21 +53,7 @@ describe('Slack app, HTTP mode', () => {
     expect((await runCli(['preload', path.join(dir, 'default.yaml')], { env })).code).toBe(0);
     expect((await runCli(['preload', '--team', 'T0001', path.join(dir, 'one.yaml')], { env })).code).toBe(0);
     expect((await runCli(['preload', '--team', 'T0002', path.join(dir, 'two.yaml')], { env })).code).toBe(0);
-    const port = await freePort();
-    const child = spawnNode([BOT], {
-      env: {
-        ...env,
-        SLACK_BOT_TOKEN: api.expectedBotToken,
-        SLACK_SIGNING_SECRET: SECRET,
-        SLACK_API_URL: api.url,
-        PORT: String(port),
-        KVCACHE_ADMINS: 'UCONFIGADMIN',
-        KVCACHE_RATE_LIMIT: '100/1m',
-        KVCACHE_LOG_LEVEL: 'warn',
-      },
-    });
-    bot = { child, done: collect(child), events: `http://127.0.0.1:${port}/slack/events`, port };
-    await waitHealthy(port, child);
+    bot = await startHttpBot(api, SECRET, { ...env, KVCACHE_ADMINS: 'UCONFIGADMIN', KVCACHE_RATE_LIMIT: '100/1m' });
   });
 
   afterAll(async () => {
