@@ -17,7 +17,9 @@ export interface CachedEmbedder extends Embedder {
 export async function cachedEmbedder(model: string): Promise<CachedEmbedder> {
   const inner = await loadEmbedder({ model });
   const where = resolveEmbedModel(model);
-  const onnx = path.join(where.localPath, where.name, 'onnx', 'model_quantized.onnx');
+  // The model file the embedder loads (kvcache.json may name q4), so a rebuilt model never reuses old vectors.
+  const onnxDir = path.join(where.localPath, where.name, 'onnx');
+  const onnx = ['model_q4.onnx', 'model_quantized.onnx'].map((f) => path.join(onnxDir, f)).find((f) => fs.existsSync(f)) ?? path.join(onnxDir, 'model_quantized.onnx');
   const st = fs.statSync(onnx);
   const dir = path.join(projectRoot(), 'bench', 'results', '.embeddings');
   const file = path.join(dir, `${where.name}-${st.size}-${Math.floor(st.mtimeMs)}.jsonl`);
