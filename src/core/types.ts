@@ -53,6 +53,12 @@ export interface SemanticScore {
   confidence: number;
   requiredConfidence: number;
   decision: 'hit' | 'suggest' | 'miss';
+  /**
+   * The promise behind the bar: at most `target` of hits wrong, with confidence 1 − delta, certified on the
+   * team's calibration questions (`certified` false: the bar is the strictest, nothing could be certified);
+   * null for the default thresholds, which were fitted on public data, not on this team's questions.
+   */
+  bound: { target: number; delta: number; certified: boolean; wrongShareUpper: number | null } | null;
 }
 
 /** An FAQ question offered as "did you mean…?". */

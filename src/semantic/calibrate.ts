@@ -3,13 +3,17 @@
  *
  * Every labelled question has been searched; calibration learns how likely the nearest entry is to be the
  * right one from what the search measured (logistic regression, plus one L2-regularised offset per entry, so
- * an entry with few questions stays near the shared model), then picks the confidence bar: the lowest one
- * whose cross-validated false-hit rate (wrong hits among hits) and out-of-scope hit rate stay within the
- * target. Cross-validation matters: fitted and scored on the same questions, every bar looks better than it is.
+ * an entry with few questions stays near the shared model), then picks the confidence bar on cross-fitted
+ * confidences (each question scored by a model that never saw it) with the Learn-then-Test procedure of
+ * bound.ts: the lowest bar whose wrong share among hits and out-of-scope hit rate are certified at most the
+ * target with confidence 1 − δ. Cross-fitting matters: fitted and scored on the same questions, every bar looks
+ * better than it is; the certification matters because the lowest bar that merely *looks* within the target
+ * on the calibration questions overshoots it on new ones about half the time.
  */
 import { features, logit, type Thresholds, type Weights } from './policy';
 import type { Neighbour } from './index';
 import { seededRandom } from '../random';
+import { certifyBar, type BoundResult } from './bound';
 
 export interface CalibrationSample {
   /** The entry that answers it, or null for an out-of-scope question (any hit is wrong). */
@@ -28,20 +32,25 @@ export function sampleOf(label: string | null, found: Neighbour[], idOf: (entry:
 export interface FitOptions {
   /** Highest acceptable share of wrong hits among hits (and of out-of-scope questions that hit). */
   target: number;
-  folds?: number;
   seed?: number;
+  /** The share of questions kept aside to certify the bar (the rest fit the model). */
+  certifyShare?: number;
   /** Strength of the pull of per-entry offsets towards 0. */
   entryL2?: number;
+  /** The bound holds with confidence 1 − delta (default 0.1: 90%). */
+  delta?: number;
 }
 
 export interface FitResult {
   thresholds: Omit<Thresholds, 'model' | 'calibratedAt'>;
-  /** Cross-validated figures of the chosen bar. */
+  /** The chosen bar's figures on the certification half (questions the model never learnt from). */
   hitRate: number;
   falseHitRate: number;
   oosHitRate: number | null;
-  /** False when no bar met the target: the strictest one was taken. */
+  /** False when no bar could be certified within the target: the strictest one was taken. */
   metTarget: boolean;
+  /** The certification at the chosen bar (bound.ts). */
+  bound: BoundResult & { target: number; delta: number };
 }
 
 const MIN_SIMILARITY = 0.5;
@@ -111,24 +120,24 @@ export function fitThresholds(samples: CalibrationSample[], opts: FitOptions): F
       'calibration needs labelled questions the FAQ gets right and some it gets wrong or must not answer: add paraphrases of FAQ entries and out-of-scope questions (entryId null)',
     );
   }
-  const folds = Math.max(2, Math.min(opts.folds ?? 5, samples.length));
+  // Two halves: the model learns on one, the bar is certified on the other with that very model, so the
+  // certificate speaks of the scores the product computes (a model refitted on everything would score
+  // differently from the one that was certified).
   const rand = seededRandom(opts.seed ?? 1234);
-  const fold = samples.map(() => Math.floor(rand() * folds));
-  const p = new Float64Array(samples.length);
-  for (let f = 0; f < folds; f++) {
-    const m = fitModel(samples.filter((_, i) => fold[i] !== f), opts.entryL2);
-    samples.forEach((s, i) => {
-      if (fold[i] === f) p[i] = confidence(m, s);
-    });
-  }
-  const inScope = samples.filter((s) => s.label !== null).length;
-  const oos = samples.length - inScope;
+  const certifyShare = opts.certifyShare ?? 0.5;
+  const inCertify = samples.map(() => rand() < certifyShare);
+  const learn = samples.filter((_, i) => !inCertify[i]);
+  const certify = samples.filter((_, i) => inCertify[i]);
+  const model = fitModel(learn.length > 0 ? learn : samples, opts.entryL2);
+  const p = certify.map((s) => confidence(model, s));
+  const inScope = certify.filter((s) => s.label !== null).length;
+  const oos = certify.length - inScope;
   const at = (bar: number) => {
     let hits = 0;
     let inHits = 0;
     let wrong = 0;
     let oosHits = 0;
-    samples.forEach((s, i) => {
+    certify.forEach((s, i) => {
       if ((p[i] as number) < bar || !passesFloors(s)) return;
       hits += 1;
       if (s.label !== s.nearest) wrong += 1;
@@ -137,31 +146,41 @@ export function fitThresholds(samples: CalibrationSample[], opts: FitOptions): F
     });
     return { bar, hits, hitRate: inScope ? inHits / inScope : 0, falseHitRate: hits ? wrong / hits : 0, oosHitRate: oos ? oosHits / oos : null };
   };
-  let best: ReturnType<typeof at> | null = null;
-  for (let bar = 0.5; bar < 0.9995; bar += 0.0005) {
-    const r = at(bar);
-    if (r.falseHitRate > opts.target || (r.oosHitRate ?? 0) > opts.target) continue;
-    if (!best || r.hits > best.hits) best = r;
-  }
-  const chosen = best ?? at(0.9995);
-  const model = fitModel(samples, opts.entryL2);
-  const bar = Math.round(chosen.bar * 1e4) / 1e4;
+  const delta = opts.delta ?? 0.1;
+  const bound = certifyBar(
+    certify.map((s, i) => ({ confidence: p[i] as number, wrong: s.label !== s.nearest, outOfScope: s.label === null, eligible: passesFloors(s) })),
+    { target: opts.target, delta },
+  );
+  // Rounded up, so that the stored bar admits no calibration question the certification did not count; and at
+  // least 0.5: a hit must be more likely right than wrong, however well separated the calibration set is.
+  const chosen = at(bound.certified ? Math.max(0.5, Math.min(0.999999, Math.ceil(bound.bar * 1e6) / 1e6)) : 0.9995);
+  const bar = chosen.bar;
   return {
     thresholds: {
       weights: model.weights,
       perEntry: model.perEntry,
-      calibrated: [...new Set(samples.flatMap((s) => (s.label === null ? [s.nearest] : [s.nearest, s.label])))].sort(),
+      calibrated: [...new Set(learn.flatMap((s) => (s.label === null ? [s.nearest] : [s.nearest, s.label])))].sort(),
       minConfidence: bar,
       // Entries calibration never saw get a third of the error budget.
-      uncalibratedConfidence: Math.round((1 - (1 - bar) / 3) * 1e4) / 1e4,
+      uncalibratedConfidence: Math.round((1 - (1 - bar) / 3) * 1e6) / 1e6,
       suggestConfidence: Math.min(0.4, bar),
       minSimilarity: MIN_SIMILARITY,
       minMargin: MIN_MARGIN,
-      fit: { samples: samples.length, target: opts.target, hitRate: chosen.hitRate, falseHitRate: chosen.falseHitRate, oosHitRate: chosen.oosHitRate },
+      fit: {
+        samples: samples.length,
+        target: opts.target,
+        hitRate: chosen.hitRate,
+        falseHitRate: chosen.falseHitRate,
+        oosHitRate: chosen.oosHitRate,
+        delta,
+        certified: bound.certified,
+        ...(bound.wrongShareUpper !== null ? { wrongShareUpper: Math.round(bound.wrongShareUpper * 1e6) / 1e6 } : {}),
+      },
     },
     hitRate: chosen.hitRate,
     falseHitRate: chosen.falseHitRate,
     oosHitRate: chosen.oosHitRate,
-    metTarget: best !== null,
+    metTarget: bound.certified,
+    bound: { ...bound, target: opts.target, delta },
   };
 }

@@ -37,7 +37,18 @@ export interface Thresholds {
   minMargin: number;
   calibratedAt: number | null;
   /** What calibration measured by cross-validation (absent for the defaults). */
-  fit?: { samples: number; target: number; hitRate: number; falseHitRate: number; oosHitRate: number | null };
+  fit?: {
+    samples: number;
+    target: number;
+    hitRate: number;
+    falseHitRate: number;
+    oosHitRate: number | null;
+    /** The bound: wrong share ≤ target with confidence 1 − delta, when certified (bound.ts). Absent in older fits. */
+    delta?: number;
+    certified?: boolean;
+    /** A (1 − delta) upper limit of the wrong share at the bar, from the calibration questions. */
+    wrongShareUpper?: number;
+  };
 }
 
 /**
@@ -46,6 +57,24 @@ export interface Thresholds {
  * none is calibrated.
  */
 export function defaultThresholds(model: string): Thresholds {
+  // multilingual-e5-small's cosines crowd into 0.8–1 (unrelated questions score ~0.8), so MiniLM's numbers mean
+  // nothing for it. Its weights were fitted the same way (bench:semantic --model multilingual-e5-small, BANKING77
+  // train/valid, N = 10), and its bar is strict: on ATEC's test half it answered 0.5% of Chinese paraphrases, none
+  // wrongly, and offered "did you mean" for 69%, where before every Chinese question skipped the layer.
+  if (model === 'multilingual-e5-small') {
+    return {
+      model,
+      weights: { similarity: 5.0034, margin: 70.1429, top3: 28.902, votes: 2.877, bias: -32.8365 },
+      perEntry: {},
+      calibrated: [],
+      minConfidence: 0.9995,
+      uncalibratedConfidence: 0.9995,
+      suggestConfidence: 0.4,
+      minSimilarity: 0.88,
+      minMargin: 0.01,
+      calibratedAt: null,
+    };
+  }
   return {
     model,
     weights: { similarity: 1.5418, margin: 17.9425, top3: 5.663, votes: 2.7336, bias: -6.7065 },
@@ -97,7 +126,9 @@ export function decide(neighbours: Neighbour[], idOf: (entry: number) => string,
   let decision: Decision = 'miss';
   if (confidence >= required && first.similarity >= th.minSimilarity && margin >= th.minMargin) decision = 'hit';
   else if (confidence >= th.suggestConfidence) decision = 'suggest';
-  return { entryId, similarity: first.similarity, secondSimilarity: second?.similarity ?? null, margin, confidence, requiredConfidence: required, decision };
+  const fit = th.fit;
+  const bound = fit && fit.delta !== undefined ? { target: fit.target, delta: fit.delta, certified: fit.certified ?? false, wrongShareUpper: fit.wrongShareUpper ?? null } : null;
+  return { entryId, similarity: first.similarity, secondSimilarity: second?.similarity ?? null, margin, confidence, requiredConfidence: required, decision, bound };
 }
 
 /** Entries to offer as "did you mean": the nearest ones while they stay plausible, best first, at most 3. */
