@@ -18,8 +18,9 @@ import { GroundedGenerator } from './generate/generator';
 import { loadModel } from './generate/model';
 import { GenerationQueue } from './generate/queue';
 import type { KvStore } from './store/types';
-import { loadEmbedder, type Embedder } from './embed/embedder';
-import { SemanticLayer } from './semantic/layer';
+import { KvcacheError } from './errors';
+import { loadEmbedder, resolveEmbedModel, type Embedder } from './embed/embedder';
+import { SemanticLayer, type CjkModel } from './semantic/layer';
 import { ReviewQueue } from './semantic/review';
 
 export interface AppDeps {
@@ -73,7 +74,19 @@ export async function openApp(config: Config, deps: AppDeps = {}): Promise<App> 
       throw err;
     }
   }
-  const semantic = embedder ? new SemanticLayer(cache, embedder, logger) : null;
+  let cjk: CjkModel | null = null;
+  if (embedder && config.cjkEmbedModel !== 'none') {
+    try {
+      // Checked now, loaded on first use: a wrong folder fails the start, not the first Chinese question.
+      const where = resolveEmbedModel(config.cjkEmbedModel);
+      cjk = { name: where.name, load: () => loadEmbedder({ model: config.cjkEmbedModel }) };
+    } catch (err) {
+      await embedder.close();
+      await store.close();
+      throw new KvcacheError('MODEL_LOAD_FAILED', `KVCACHE_EMBED_MODEL_CJK: ${(err as Error).message}; or set it to none`);
+    }
+  }
+  const semantic = embedder ? new SemanticLayer(cache, embedder, logger, cjk) : null;
   let model = null;
   if (deps.withModel && deps.generator === undefined && config.generation.model !== 'none') {
     try {
@@ -163,6 +176,7 @@ export async function openApp(config: Config, deps: AppDeps = {}): Promise<App> 
           if (file) logger.error({ err: (err as Error).message, unwritten, file }, 'statistics could not be written before exit: kept in the data folder; the next start there adds them');
         }
         await model?.close();
+        await semantic?.close();
         await embedder?.close();
       } finally {
         await store.close();

@@ -61,6 +61,7 @@ const schema = z.object({
   KVCACHE_MODEL_QUEUE: int(0, 10_000).prefault('32'),
   KVCACHE_TOP_K: int(1, 10).prefault('3'),
   KVCACHE_EMBED_MODEL: z.string().min(1).default('all-MiniLM-L6-v2'),
+  KVCACHE_EMBED_MODEL_CJK: z.string().min(1).default('multilingual-e5-small'),
   KVCACHE_STORE_TIMEOUT: duration(10).prefault('200ms'),
   KVCACHE_L1_MAX: int(0, 10_000_000).prefault('10000'),
   KVCACHE_L1_TTL: duration(100).prefault('60s'),
@@ -92,6 +93,8 @@ export interface Config {
   l1TtlMs: number;
   /** Sentence-embedding model of the paraphrase layer (a folder under models/ or a path); `none` turns it off. */
   embedModel: string;
+  /** The paraphrase layer's model for Chinese, Japanese and Korean questions; `none`: they skip the layer. */
+  cjkEmbedModel: string;
   generation: {
     /** `none`: cache only, misses get the fallback. */
     model: string;
@@ -138,6 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: c.KVCACHE_LOG_LEVEL,
     busyAnswer: c.KVCACHE_BUSY_ANSWER,
     embedModel: c.KVCACHE_EMBED_MODEL,
+    cjkEmbedModel: c.KVCACHE_EMBED_MODEL_CJK,
     storeTimeoutMs: c.KVCACHE_STORE_TIMEOUT,
     l1Max: c.KVCACHE_L1_MAX,
     l1TtlMs: c.KVCACHE_L1_TTL,

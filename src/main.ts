@@ -31,9 +31,11 @@ async function start(): Promise<void> {
       else process.stdout.write(`${line}\n`);
     }
     if (!slack) {
+      app.semantic?.warm();
       await runChat(app, { tenant: DEFAULT_TENANT, input: process.stdin, output: process.stdout });
       return;
     }
+    app.semantic?.warm();
     const bot = await startSlackBot(app, slack, logger);
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {

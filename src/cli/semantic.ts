@@ -8,7 +8,6 @@ import { checkTenant } from '../core/keys';
 import { FaqValidationError, KvcacheError, type FaqProblem } from '../errors';
 import { fitThresholds } from '../semantic/calibrate';
 import type { SemanticLayer } from '../semantic/layer';
-import { embeddable } from '../semantic/script';
 import { writeLine } from './output';
 
 type WithApp = <T>(fn: (app: App) => Promise<T>, opts?: { withModel?: boolean; withEmbedder?: boolean }) => Promise<T>;
@@ -67,55 +66,75 @@ export function addSemanticCommands(program: Command, team: () => Option, withAp
     .description('fit the paraphrase thresholds of a team on labelled questions (JSON lines {"question", "entryId"})')
     .argument('<file>', 'labelled questions; entryId null marks a question that must not hit')
     .option('--target <rate>', 'highest acceptable false-hit rate (of hits, and of out-of-scope questions)', '0.005')
+    .option('--confidence <level>', 'how sure the bound must be: the bar is certified with this confidence (0.5 to 0.999)', '0.9')
     .option('--dry-run', 'fit and print; write nothing')
     .option('--json', 'print the result as JSON')
     .addOption(team())
-    .action(async (file: string, o: { target: string; dryRun?: boolean; json?: boolean; team: string }) => {
+    .action(async (file: string, o: { target: string; confidence: string; dryRun?: boolean; json?: boolean; team: string }) => {
       const tenant = checkTenant(o.team);
       const target = Number(o.target);
       if (!(target > 0 && target < 1)) throw new KvcacheError('USAGE', `--target ${o.target} is not a rate between 0 and 1 (e.g. 0.005)`);
+      const level = Number(o.confidence);
+      if (!(level >= 0.5 && level <= 0.999)) throw new KvcacheError('USAGE', `--confidence ${o.confidence} is not a level from 0.5 to 0.999 (e.g. 0.9)`);
       await withApp(async (app) => {
         const layer = needSemantic(app);
         await layer.sync(tenant);
         const built = await layer.indexFor(tenant);
-        if (built.index.size === 0) throw new KvcacheError('NOT_FOUND', `team "${tenant}" has no FAQ entries; preload its FAQ before calibrating`);
         const ids = new Set<string>();
         for await (const e of app.cache.entries(tenant, 'faq')) ids.add(e.id);
+        if (ids.size === 0) throw new KvcacheError('NOT_FOUND', `team "${tenant}" has no FAQ entries; preload its FAQ before calibrating`);
         const all = readLabelled(file, ids);
-        // The model reads no Chinese (see src/semantic/script.ts): those questions cannot teach it anything.
-        const rows = all.filter((r) => embeddable(r.question));
-        const samples = await layer.samplesFor(tenant, rows, (n) => process.stderr.write(`kvcache: embedded ${n} of ${rows.length} questions\n`));
-        let fit;
-        try {
-          fit = fitThresholds(samples, { target });
-        } catch (err) {
-          throw new KvcacheError('CALIBRATION_INVALID', `${file}: ${(err as Error).message}`);
-        }
-        const thresholds = { ...fit.thresholds, model: layer.model, calibratedAt: app.clock.now() };
-        if (!o.dryRun) await layer.saveThresholds(tenant, thresholds);
-        const summary = {
-          team: tenant,
-          samples: samples.length,
-          skippedChinese: all.length - rows.length,
-          outOfScope: rows.filter((r) => r.label === null).length,
-          minConfidence: thresholds.minConfidence,
-          uncalibratedConfidence: thresholds.uncalibratedConfidence,
-          weights: thresholds.weights,
-          adjustedEntries: Object.keys(thresholds.perEntry).length,
-          calibratedEntries: thresholds.calibrated.length,
-          crossValidated: { hitRate: fit.hitRate, falseHitRate: fit.falseHitRate, oosHitRate: fit.oosHitRate },
-          metTarget: fit.metTarget,
-          written: !o.dryRun,
-        };
-        if (o.json) {
-          await writeLine(out, JSON.stringify(summary));
-          return;
-        }
         const pct = (x: number | null) => (x === null ? 'n/a' : `${(100 * x).toFixed(2)}%`);
-        await writeLine(out, `${o.dryRun ? 'dry run: would calibrate' : 'calibrated'} team "${tenant}" on ${samples.length} questions (${summary.outOfScope} out of scope)`);
-        await writeLine(out, `  confidence bar ${thresholds.minConfidence} (${summary.calibratedEntries} entries calibrated, ${summary.adjustedEntries} with their own offset; others ${thresholds.uncalibratedConfidence})`);
-        await writeLine(out, `  cross-validated: hit rate ${pct(fit.hitRate)}, false hits ${pct(fit.falseHitRate)} of hits, out-of-scope hits ${pct(fit.oosHitRate)}`);
-        if (!fit.metTarget) await writeLine(out, `  warning: no threshold met the target ${o.target}; the strictest was used. Add alternates or labelled questions.`);
+        const summaries: Array<Record<string, unknown>> = [];
+        // Each lane (English, CJK) is calibrated on the questions of its own script, with its own model.
+        for (const lane of layer.lanes) {
+          const rows = all.filter((r) => lane.spec.accepts(r.question));
+          if (rows.length === 0) continue;
+          if (lane === layer.lanes[0] && built.index.size === 0) continue;
+          const samples = await lane.samplesFor(tenant, rows, (n) => process.stderr.write(`kvcache: embedded ${n} of ${rows.length} questions\n`));
+          let fit;
+          try {
+            fit = fitThresholds(samples, { target, delta: 1 - level });
+          } catch (err) {
+            if (lane === layer.lanes[0]) throw new KvcacheError('CALIBRATION_INVALID', `${file}: ${(err as Error).message}`);
+            // A handful of questions in another script must not stop the calibration of the rest: that lane keeps its bar.
+            summaries.push({ lane: lane.spec.name, model: lane.model, samples: samples.length, skipped: (err as Error).message });
+            if (!o.json) await writeLine(out, `warning: the ${samples.length} ${lane.spec.name} questions were not used (${(err as Error).message}); that lane keeps its thresholds`);
+            continue;
+          }
+          const thresholds = { ...fit.thresholds, model: lane.model, calibratedAt: app.clock.now() };
+          if (!o.dryRun) await lane.saveThresholds(tenant, thresholds);
+          const summary = {
+            lane: lane.spec.name,
+            model: lane.model,
+            samples: samples.length,
+            outOfScope: rows.filter((r) => r.label === null).length,
+            minConfidence: thresholds.minConfidence,
+            uncalibratedConfidence: thresholds.uncalibratedConfidence,
+            weights: thresholds.weights,
+            adjustedEntries: Object.keys(thresholds.perEntry).length,
+            calibratedEntries: thresholds.calibrated.length,
+            heldOut: { hitRate: fit.hitRate, falseHitRate: fit.falseHitRate, oosHitRate: fit.oosHitRate },
+            metTarget: fit.metTarget,
+            bound: { target, confidence: level, certified: fit.bound.certified, hits: fit.bound.hits, wrong: fit.bound.wrong, wrongShareUpper: fit.bound.wrongShareUpper },
+          };
+          summaries.push(summary);
+          if (o.json) continue;
+          const head = `${o.dryRun ? 'dry run: would calibrate' : 'calibrated'} team "${tenant}"${layer.lanes.length > 1 ? ` (${lane.spec.name} questions, ${lane.model})` : ''}`;
+          await writeLine(out, `${head} on ${samples.length} questions (${summary.outOfScope} out of scope)`);
+          await writeLine(out, `  confidence bar ${thresholds.minConfidence} (${summary.calibratedEntries} entries calibrated, ${summary.adjustedEntries} with their own offset; others ${thresholds.uncalibratedConfidence})`);
+          await writeLine(out, `  on held-out questions: hit rate ${pct(fit.hitRate)}, false hits ${pct(fit.falseHitRate)} of hits, out-of-scope hits ${pct(fit.oosHitRate)}`);
+          if (fit.metTarget) {
+            await writeLine(out, `  bound: at most ${pct(target)} of semantic hits wrong, with ${pct(level)} confidence (certified on ${fit.bound.hits} hits, ${fit.bound.wrong} wrong; upper limit ${pct(fit.bound.wrongShareUpper)})`);
+          } else {
+            await writeLine(out, `  warning: no bar could be certified at ${pct(target)} with ${pct(level)} confidence (${samples.length} questions are too few, or too many look alike); the strictest was used. Add labelled questions or alternates.`);
+          }
+        }
+        if (summaries.length === 0) throw new KvcacheError('CALIBRATION_INVALID', `${file}: no question in it can be read by a paraphrase model (set KVCACHE_EMBED_MODEL_CJK for Chinese, Japanese and Korean)`);
+        if (o.json) {
+          // The first lane's figures at the top level, as before lanes existed; every lane under `lanes`.
+          await writeLine(out, JSON.stringify({ team: tenant, ...summaries[0], lanes: summaries, written: !o.dryRun }));
+        }
       }, { withEmbedder: true });
     });
 

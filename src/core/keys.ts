@@ -14,6 +14,8 @@
  *   kv1:j:<tenant>                            -> preload journal (only for stores without atomic batches)
  *   kv1:e:<tenant>:<id>                       -> VectorRecord  embeddings of an FAQ entry's phrasings
  *   kv1:t:<tenant>                            -> Thresholds    the paraphrase layer's calibration
+ *   kv1:z:<tenant>:<id>                       -> VectorRecord  the CJK lane's embeddings of an entry's CJK phrasings
+ *   kv1:y:<tenant>                            -> Thresholds    the CJK lane's calibration
  *   kv1:r:<tenant>                            -> ReviewDoc     "did you mean" choices waiting for review
  *   kv1:l:<name>                              -> lease token   cross-process locks and one-time claims
  *   kv1:p:<tenant>:<sha256(channel:ts)>       -> reply ts      the bot's reply to a Slack message (1 day), for edits
@@ -64,6 +66,9 @@ export const keys = {
   vectors: (tenant: string, id: string) => `${SCHEMA}:e:${tenant}:${id}`,
   vectorsPrefix: (tenant: string) => `${SCHEMA}:e:${tenant}:`,
   thresholds: (tenant: string) => `${SCHEMA}:t:${tenant}`,
+  cjkVectors: (tenant: string, id: string) => `${SCHEMA}:z:${tenant}:${id}`,
+  cjkVectorsPrefix: (tenant: string) => `${SCHEMA}:z:${tenant}:`,
+  cjkThresholds: (tenant: string) => `${SCHEMA}:y:${tenant}`,
   review: (tenant: string) => `${SCHEMA}:r:${tenant}`,
   lease: (name: string) => `${SCHEMA}:l:${name}`,
   reply: (tenant: string, channel: string, ts: string) => `${SCHEMA}:p:${tenant}:${hashText(`${channel}:${ts}`)}`,

@@ -1,6 +1,7 @@
 /**
- * The paraphrase layer the Answerer calls after the exact and normalized keys missed: embed the question,
- * find the nearest FAQ entries, and apply the calibrated rule (policy.ts).
+ * One lane of the paraphrase layer (layer.ts routes a question to the lane of its script): one embedding
+ * model, its vectors of the FAQ's phrasings, its index and its calibrated rule (policy.ts). Embed the question,
+ * find the nearest FAQ entries, apply the rule.
  *
  * Vectors are stored with the entries (kv1:e:<tenant>:<id>), written when an FAQ is preloaded, so a restart
  * embeds nothing; a record made by another model or for other phrasings is re-embedded. The in-process index
@@ -15,7 +16,6 @@ import type { Logger } from '../logger';
 import type { StoreOp } from '../store/types';
 import { packVectors, unpackVectors, VectorIndex } from './index';
 import { sampleOf, type CalibrationSample } from './calibrate';
-import { embeddable } from './script';
 import { decide, defaultThresholds, suggestionsFor, type Thresholds } from './policy';
 
 export interface VectorRecord {
@@ -39,24 +39,86 @@ const WRITE_BATCH = 200;
 export const phrasingsOf = (e: Pick<CacheEntry, 'question' | 'alternates'>) => [e.question, ...e.alternates];
 export const phrasingsHash = (phrasings: string[]) => hashText(JSON.stringify(phrasings));
 
-export class SemanticLayer implements SemanticMatcher {
+/** What makes one lane differ from another: the texts it reads and where its vectors and thresholds live. */
+export interface LaneSpec {
+  name: string;
+  /** The questions (and phrasings) this lane's model reads. */
+  accepts(text: string): boolean;
+  /**
+   * true: every phrasing of an entry is embedded and the index keeps the accepted ones (the English lane, as
+   * vectors were always stored); false: only accepted phrasings are embedded, so an English FAQ costs the
+   * Chinese lane nothing.
+   */
+  embedsAll: boolean;
+  vectorsKey(tenant: string, id: string): string;
+  vectorsPrefix(tenant: string): string;
+  thresholdsKey(tenant: string): string;
+}
+
+export class Lane implements SemanticMatcher {
   private readonly built = new Map<string, Built>();
   private readonly building = new Map<string, Promise<Built>>();
+  private loaded: Embedder | null = null;
+  private loading: Promise<Embedder> | null = null;
 
+  /** `embedder` may be a loader: a model only some teams need (Chinese) is loaded on first use. */
   constructor(
     private readonly cache: AnswerCache,
-    private readonly embedder: Embedder,
+    private readonly embedderOrLoader: Embedder | (() => Promise<Embedder>),
     private readonly logger: Logger,
-  ) {}
+    readonly spec: LaneSpec,
+    /** The model's name before it is loaded (thresholds are per model). */
+    private readonly modelName: string = typeof embedderOrLoader === 'function' ? '' : embedderOrLoader.name,
+  ) {
+    if (typeof embedderOrLoader !== 'function') this.loaded = embedderOrLoader;
+  }
 
   get model(): string {
-    return this.embedder.name;
+    return this.loaded?.name ?? this.modelName;
+  }
+
+  /** Whether the model has been loaded (a lazy lane that never saw its script never loads). */
+  get isLoaded(): boolean {
+    return this.loaded !== null;
+  }
+
+  private async embedder(): Promise<Embedder> {
+    if (this.loaded) return this.loaded;
+    if (typeof this.embedderOrLoader !== 'function') return this.embedderOrLoader;
+    this.loading ??= this.embedderOrLoader().then((e) => (this.loaded = e));
+    return this.loading;
+  }
+
+  /** The phrasings of an entry this lane embeds (see LaneSpec.embedsAll). */
+  private embedded(e: Pick<CacheEntry, 'question' | 'alternates'>): string[] {
+    const all = phrasingsOf(e);
+    return this.spec.embedsAll ? all : all.filter((p) => this.spec.accepts(p));
+  }
+
+  /**
+   * Loads a lazy lane's model now if any team has vectors of it (so the first Chinese question after a start
+   * does not wait for the model), without waiting for it. `prefixOfAll` is the vectors' prefix without a tenant.
+   */
+  warm(prefixOfAll: string): void {
+    if (this.loaded || typeof this.embedderOrLoader !== 'function') return;
+    void (async () => {
+      for await (const _ of this.cache.store.scan(prefixOfAll)) {
+        await this.embedder();
+        this.logger.info({ lane: this.spec.name, model: this.model }, 'loaded the paraphrase model of a second script');
+        return;
+      }
+    })().catch((err: unknown) => this.logger.warn({ lane: this.spec.name, err: (err as Error).message }, 'could not load the paraphrase model ahead of use'));
+  }
+
+  async close(): Promise<void> {
+    await this.loading?.catch(() => undefined);
+    await this.loaded?.close();
   }
 
   private async stampOf(tenant: string): Promise<{ stamp: string; thresholds: Thresholds }> {
-    const [meta, th] = await this.cache.store.getMany<{ rev?: string; updatedAt?: number } & Thresholds>([keys.faqMeta(tenant), keys.thresholds(tenant)]);
+    const [meta, th] = await this.cache.store.getMany<{ rev?: string; updatedAt?: number } & Thresholds>([keys.faqMeta(tenant), this.spec.thresholdsKey(tenant)]);
     const m = meta as { rev?: string; updatedAt?: number } | undefined;
-    const thresholds = th && th.model === this.embedder.name ? (th as Thresholds) : defaultThresholds(this.embedder.name);
+    const thresholds = th && th.model === this.model ? (th as Thresholds) : defaultThresholds(this.model);
     return { stamp: `${m?.rev ?? m?.updatedAt ?? 0}/${thresholds.calibratedAt ?? 0}`, thresholds };
   }
 
@@ -68,18 +130,23 @@ export class SemanticLayer implements SemanticMatcher {
     const entries: CacheEntry[] = [];
     for await (const e of this.cache.entries(tenant, 'faq')) entries.push(e);
     const stored = new Map<string, VectorRecord>();
-    for await (const [k, v] of this.cache.store.scan<VectorRecord>(keys.vectorsPrefix(tenant))) stored.set(k, v);
+    for await (const [k, v] of this.cache.store.scan<VectorRecord>(this.spec.vectorsPrefix(tenant))) stored.set(k, v);
     let ops: StoreOp[] = [];
     let embedded = 0;
     for (const e of entries) {
-      const k = keys.vectors(tenant, e.id);
-      const phrasings = phrasingsOf(e);
+      const k = this.spec.vectorsKey(tenant, e.id);
+      const phrasings = this.embedded(e);
       const rec = stored.get(k);
       stored.delete(k);
-      if (rec && rec.model === this.embedder.name && rec.phrasings === phrasingsHash(phrasings)) continue;
-      const vectors = await this.embedder.embed(phrasings);
+      if (phrasings.length === 0) {
+        if (rec) ops.push({ op: 'delete', key: k });
+        continue;
+      }
+      if (rec && rec.model === this.model && rec.phrasings === phrasingsHash(phrasings)) continue;
+      const embedder = await this.embedder();
+      const vectors = await embedder.embed(phrasings);
       if (onProgress && (embedded + 1) % 1000 === 0) onProgress(embedded + 1, entries.length);
-      ops.push({ op: 'set', key: k, value: { model: this.embedder.name, dims: this.embedder.dims, phrasings: phrasingsHash(phrasings), vectors: packVectors(vectors) } satisfies VectorRecord });
+      ops.push({ op: 'set', key: k, value: { model: embedder.name, dims: embedder.dims, phrasings: phrasingsHash(phrasings), vectors: packVectors(vectors) } satisfies VectorRecord });
       embedded += 1;
       if (ops.length >= WRITE_BATCH) {
         await this.cache.store.apply(ops);
@@ -108,21 +175,24 @@ export class SemanticLayer implements SemanticMatcher {
   private async build(tenant: string, stamp: string, thresholds: Thresholds): Promise<Built> {
     const entries: CacheEntry[] = [];
     for await (const e of this.cache.entries(tenant, 'faq')) entries.push(e);
-    const recs = await this.cache.store.getMany<VectorRecord>(entries.map((e) => keys.vectors(tenant, e.id)));
-    if (recs.some((r, i) => !r || r.model !== this.embedder.name || r.phrasings !== phrasingsHash(phrasingsOf(entries[i] as CacheEntry)))) {
+    const mine = entries.filter((e) => this.embedded(e).length > 0);
+    const recs = await this.cache.store.getMany<VectorRecord>(mine.map((e) => this.spec.vectorsKey(tenant, e.id)));
+    if (recs.some((r, i) => !r || r.model !== this.model || r.phrasings !== phrasingsHash(this.embedded(mine[i] as CacheEntry)))) {
       // Vectors missing (an FAQ preloaded without the embedder, or by an older version): embed them once, now.
       const s = await this.sync(tenant);
       this.logger.info({ tenant, embedded: s.embedded }, 'embedded FAQ entries that had no stored vectors');
       return this.build(tenant, stamp, thresholds);
     }
-    const index = new VectorIndex(this.embedder.dims, entries.reduce((n, e) => n + 1 + e.alternates.length, 0));
+    const dims = (recs[0] as VectorRecord | undefined)?.dims ?? this.loaded?.dims ?? 1;
+    const index = new VectorIndex(dims, mine.reduce((n, e) => n + 1 + e.alternates.length, 0));
     const byId = new Map<string, CacheEntry>();
-    entries.forEach((e, i) => {
+    mine.forEach((e, i) => {
       const rec = recs[i] as VectorRecord;
       const vectors = unpackVectors(rec.vectors, rec.dims);
-      const keep = phrasingsOf(e).flatMap((p, j) => (embeddable(p) ? [j] : []));
+      const phrasings = this.embedded(e);
+      const keep = phrasings.flatMap((p, j) => (this.spec.accepts(p) ? [j] : []));
       if (keep.length === 0) return;
-      index.add({ id: e.id, tenant, phrasings: keep.map((j) => phrasingsOf(e)[j] as string) }, keep.map((j) => vectors[j] as Float32Array));
+      index.add({ id: e.id, tenant, phrasings: keep.map((j) => phrasings[j] as string) }, keep.map((j) => vectors[j] as Float32Array));
       byId.set(e.id, e);
     });
     const built: Built = { stamp, index, thresholds, byId };
@@ -131,7 +201,7 @@ export class SemanticLayer implements SemanticMatcher {
   }
 
   async embedQuestion(question: string): Promise<Float32Array> {
-    const [v] = await this.embedder.embed([question]);
+    const [v] = await (await this.embedder()).embed([question]);
     if (!v) throw new Error('the embedder returned no vector');
     return v;
   }
@@ -154,11 +224,11 @@ export class SemanticLayer implements SemanticMatcher {
 
   /** Stores fitted thresholds for the tenant; every replica's index picks them up at its next lookup. */
   async saveThresholds(tenant: string, th: Thresholds): Promise<void> {
-    await this.cache.store.set(keys.thresholds(tenant), th);
+    await this.cache.store.set(this.spec.thresholdsKey(tenant), th);
   }
 
   async match(tenant: string, question: string): Promise<SemanticOutcome> {
-    if (!embeddable(question)) return { hit: null, score: null, suggestions: [] };
+    if (!this.spec.accepts(question)) return { hit: null, score: null, suggestions: [] };
     let source: string;
     let b: Built;
     try {
@@ -178,7 +248,7 @@ export class SemanticLayer implements SemanticMatcher {
     if (!score) return { hit: null, score: null, suggestions: [] };
     // Every lookup that reaches this layer logs why it hit or missed; ids and numbers only, never the text.
     this.logger.info(
-      { tenant, entry: score.entryId, similarity: round(score.similarity), margin: round(score.margin), confidence: round(score.confidence), required: score.requiredConfidence, decision: score.decision },
+      { tenant, lane: this.spec.name, entry: score.entryId, similarity: round(score.similarity), margin: round(score.margin), confidence: round(score.confidence), required: score.requiredConfidence, decision: score.decision },
       'semantic lookup',
     );
     const entryAt = (i: number): CacheEntry | undefined => b.byId.get(idOf(i));
