@@ -1,12 +1,23 @@
 /**
- * Exact nearest-neighbour search over unit vectors packed in one Float32Array (cosine = dot product).
+ * Nearest-neighbour search over unit vectors packed in one Float32Array (cosine = dot product).
  *
- * Every phrasing (question or alternate) of an entry is one row; a search scores every row and keeps, per
- * entry, its best row, because the decision rule compares the nearest entry with the nearest *other* entry
- * (the margin). A full scan is O(rows x dims): about 1 ms per 10k rows of 384 dims on one core here, so it is
- * fine to ~100k rows (bench:semantic measures it); past that an approximate index (HNSW, e.g. hnswlib-node, or
- * Redis/RediSearch vector search shared by the replicas) would replace this class behind the same search().
+ * Every phrasing (question or alternate) of an entry is one row; a search keeps, per entry, its best row,
+ * because the decision rule compares the nearest entry with the nearest *other* entry (the margin), plus the
+ * mean of the entry's three best rows and the votes of the five best rows overall (policy.ts).
+ *
+ * Two ways to find them, same numbers:
+ * - the exact scan scores every row: O(rows x dims), ~0.27 ms per 1k rows of 384 dims on one core here while
+ *   they fit in cache, ~0.3-0.5 ms beyond (~28-54 ms at 100k rows): over the lookup budget (p99 <= 15 ms with
+ *   the query embedding) from ~20k rows on;
+ * - from APPROXIMATE_FROM rows on, an HNSW graph (hnsw.ts) finds candidate rows, and every row of each entry
+ *   among them that can still matter is scored again exactly, then put through the scan's own code in row
+ *   order (searchGraph). An entry's
+ *   `similarity`, `phrasing` and `top3` are therefore the scan's own numbers whenever the entry is returned, and
+ *   the whole result equals the scan's whenever the graph's candidates reach each of the k nearest entries and
+ *   the five nearest rows: on every question near the FAQ in test/semantic-index.test.ts; questions unrelated
+ *   to every entry may get other (farther) entries, which the rule misses either way.
  */
+import { DEFAULT_HNSW, Hnsw, QuantRows, type HnswOptions } from './hnsw';
 
 export interface IndexedEntry {
   /** Entry id as stored in the cache. */
@@ -30,39 +41,139 @@ export interface Neighbour {
 
 const VOTERS = 5;
 
+/**
+ * Rows from which `auto` uses the graph. Measured on one core here (bench/semantic-latency.ts; the test's data
+ * for distinct rows): the exact scan's search is ~2.8 ms at 10k rows, so ~5.5 ms at 20k, the end of its share of
+ * the lookup budget (3-5 ms), and ~29 ms at 100k. The graph's is 0.2-0.6 ms at 10k and 0.6 ms (distinct rows)
+ * to 1.8 ms (the bench's near-duplicates) at 100k, after a build of 0.5 s at 10k and 5-12 s at 100k. Below this
+ * the scan is fast enough, exact, and costs no build nor the graph's ~550 bytes a row.
+ */
+export const APPROXIMATE_FROM = 20_000;
+
+/**
+ * How far the graph's int8 similarities may sit from the float32 ones: at most ~0.01 per vector for 384-dim unit
+ * vectors (half a step of 1/127 of the largest component, over the L1 norm), typically ~1e-3.
+ */
+const RESCORE_SLACK = 0.02;
+
+/** `auto`: the scan below `approximateFrom` rows, the graph from there (once built); the others force one. */
+export type SearchMode = 'auto' | 'exact' | 'approximate';
+
+export interface VectorIndexOptions {
+  mode?: SearchMode;
+  approximateFrom?: number;
+  /** Graph parameters (M, efConstruction, efSearch, seed); efSearch is also how many candidate rows a search takes. */
+  hnsw?: Partial<HnswOptions>;
+  /**
+   * `auto` builds the graph in the background in slices of this many ms (setImmediate) and answers with the
+   * exact scan until it is complete; 0 builds it whole in the first search that needs it. Default 10.
+   */
+  buildSliceMs?: number;
+}
+
+/** What the graph costs, for benchmarks and logs. */
+export interface GraphStats {
+  rows: number;
+  complete: boolean;
+  buildMs: number;
+  /** Rows that joined a near-identical node instead of getting links (hnsw.ts, dedupe). */
+  duplicates: number;
+  /** Links and the int8 copy of the rows the graph reads. */
+  bytes: number;
+  simd: boolean;
+}
+
 export class VectorIndex {
   readonly dims: number;
   readonly entries: IndexedEntry[] = [];
   private data: Float32Array;
   private rowEntry: Int32Array;
   private rowPhrasing: Int32Array;
+  /** entryStart[e]: the first row of entry e (an entry's rows are consecutive); entryStart[entries] = rows. */
+  private entryStart = new Int32Array(64);
   private rows = 0;
+  private searchMode: SearchMode;
+  private readonly approximateFrom: number;
+  private readonly hnswOptions: HnswOptions;
+  private readonly buildSliceMs: number;
+  private quant: QuantRows | null = null;
+  private graph: Hnsw | null = null;
+  private buildMs = 0;
+  private buildScheduled = false;
+  // Scratch of the graph search: entries seen among the candidates (by tag) and their list.
+  private entryTag = new Uint32Array(0);
+  private tag = 0;
+  private candEntries = new Int32Array(0);
+  private candBest = new Float64Array(0);
+  private rowSims = new Float64Array(256);
+  /** Entries the last graph search scored exactly (for benchmarks). */
+  lastScored = 0;
 
-  constructor(dims: number, capacity = 1024) {
+  constructor(dims: number, capacity = 1024, options: VectorIndexOptions = {}) {
     if (!(dims > 0)) throw new Error('VectorIndex needs a positive dimension');
     this.dims = dims;
     this.data = new Float32Array(dims * Math.max(1, capacity));
     this.rowEntry = new Int32Array(Math.max(1, capacity));
     this.rowPhrasing = new Int32Array(Math.max(1, capacity));
+    this.searchMode = options.mode ?? 'auto';
+    this.approximateFrom = options.approximateFrom ?? APPROXIMATE_FROM;
+    this.hnswOptions = { ...DEFAULT_HNSW, ...options.hnsw };
+    this.buildSliceMs = options.buildSliceMs ?? 10;
   }
 
   get size(): number {
     return this.rows;
   }
 
+  get mode(): SearchMode {
+    return this.searchMode;
+  }
+
+  /** Forces the exact scan or the graph, or back to `auto` (benchmarks compare both on one index). */
+  setMode(mode: SearchMode): void {
+    this.searchMode = mode;
+  }
+
+  /** Whether search() answers from the graph now (else the exact scan). */
+  get approximate(): boolean {
+    return this.wantsGraph() && this.graph !== null && this.graph.size === this.rows;
+  }
+
+  /** The graph's size and cost; null before one is built. */
+  get graphStats(): GraphStats | null {
+    if (!this.graph || !this.quant) return null;
+    return { rows: this.graph.size, complete: this.graph.size === this.rows, buildMs: this.buildMs, duplicates: this.graph.duplicates, bytes: this.graph.bytes + this.quant.byteLength, simd: this.quant.simd };
+  }
+
+  /**
+   * Builds (or completes) the graph now, where the mode uses one, rather than in the background after the first
+   * search: for a caller that can wait (a benchmark, a test, a warm-up).
+   */
+  finish(): void {
+    if (this.wantsGraph()) this.extendGraph(Infinity);
+  }
+
   /** Adds an entry with one vector per phrasing (same order). */
   add(entry: IndexedEntry, vectors: Float32Array[]): void {
     if (vectors.length !== entry.phrasings.length) throw new Error(`entry ${entry.id}: ${vectors.length} vectors for ${entry.phrasings.length} phrasings`);
+    for (const v of vectors) if (v.length !== this.dims) throw new Error(`entry ${entry.id}: a vector has ${v.length} dimensions, the index ${this.dims}`);
     const e = this.entries.length;
     this.entries.push(entry);
     this.reserve(this.rows + vectors.length);
+    if (this.entryStart.length < e + 2) {
+      const es = new Int32Array(Math.max(e + 2, this.entryStart.length * 2));
+      es.set(this.entryStart);
+      this.entryStart = es;
+    }
+    this.entryStart[e] = this.rows;
     vectors.forEach((v, p) => {
-      if (v.length !== this.dims) throw new Error(`entry ${entry.id}: a vector has ${v.length} dimensions, the index ${this.dims}`);
       this.data.set(v, this.rows * this.dims);
       this.rowEntry[this.rows] = e;
       this.rowPhrasing[this.rows] = p;
       this.rows += 1;
     });
+    this.entryStart[e + 1] = this.rows;
+    // The graph, if any, now lacks these rows: the next search completes it (see search()).
   }
 
   private reserve(rows: number): void {
@@ -79,9 +190,32 @@ export class VectorIndex {
     this.rowPhrasing = rp;
   }
 
-  /** The k nearest entries (each by its nearest phrasing), best first. */
+  private wantsGraph(): boolean {
+    return this.searchMode === 'approximate' || (this.searchMode === 'auto' && this.rows >= this.approximateFrom);
+  }
+
+  /**
+   * The k nearest entries (each by its nearest phrasing), best first.
+   *
+   * The graph is built lazily, on the first search that wants it, not in add(): the layer adds a tenant's whole
+   * FAQ in one burst when it loads the index, and only then is the size known (a small FAQ never pays for a
+   * graph); a graph grown during the adds would also slow that load, which every lookup waits for. In `auto` the
+   * build then runs in the background (slices of buildSliceMs on the event loop; 5-12 s of CPU at 100k rows of
+   * 384 dims) and the exact scan answers until it is complete, so no lookup waits for it; rows added later are
+   * inserted the same way. `approximate` builds it whole, here; finish() builds it on demand.
+   */
   search(query: Float32Array, k: number): Neighbour[] {
     if (query.length !== this.dims) throw new Error(`query has ${query.length} dimensions, the index ${this.dims}`);
+    if (this.wantsGraph()) {
+      if (this.searchMode === 'approximate' || this.buildSliceMs <= 0) this.extendGraph(Infinity);
+      if (this.graph && this.graph.size === this.rows) return this.searchGraph(query, k);
+      this.scheduleBuild();
+    }
+    return this.searchExact(query, k);
+  }
+
+  /** The exact scan: every row. */
+  private searchExact(query: Float32Array, k: number): Neighbour[] {
     const n = this.entries.length;
     // Per entry, its three best similarities (t1 >= t2 >= t3) and the row of the best.
     const t1 = new Float32Array(n).fill(-Infinity);
@@ -141,6 +275,231 @@ export class VectorIndex {
     }
     return out;
   }
+
+  /**
+   * The graph's way: candidate rows from the graph, then every row of each entry among them scored exactly,
+   * entries in the order of their best candidate, until the rest cannot matter: once k entries are scored, an
+   * entry whose best candidate is below both the k-th best entry and the fifth best row (less RESCORE_SLACK for
+   * the graph's int8 rounding) could only enter the result through a row the graph did not find. The scan's own
+   * code then runs over the entries scored, in row order, on those same numbers: its result restricted to them.
+   */
+  private searchGraph(query: Float32Array, k: number): Neighbour[] {
+    if (!(k >= 1)) return [];
+    const graph = this.graph as Hnsw;
+    const found = graph.search(query, Math.max(this.hnswOptions.efSearch, k, VOTERS));
+    const n = this.entries.length;
+    if (this.entryTag.length < n) {
+      this.entryTag = new Uint32Array(Math.max(n, this.entryTag.length * 2));
+      this.tag = 0;
+    }
+    if (this.candEntries.length < found.count) {
+      this.candEntries = new Int32Array(found.count * 2);
+      this.candBest = new Float64Array(found.count * 2);
+    }
+    this.tag += 1;
+    if (this.tag === 0xffffffff) {
+      this.entryTag.fill(0);
+      this.tag = 1;
+    }
+    const tag = this.tag;
+    const cand = this.candEntries;
+    const candBest = this.candBest;
+    let m = 0;
+    // found is best first, so each entry's first row is its best candidate, and the entries come best first.
+    for (let i = 0; i < found.count; i++) {
+      const e = this.rowEntry[found.rows[i] as number] as number;
+      if (this.entryTag[e] === tag) continue;
+      this.entryTag[e] = tag;
+      cand[m] = e;
+      candBest[m] = found.sims[i] as number;
+      m += 1;
+    }
+    // 1. Score the entries' rows, best candidate first, keeping the similarities (sims[simAt[i]..]) for step 2.
+    const d = this.dims;
+    const data = this.data;
+    const kBest = new Float64Array(Math.max(1, k)).fill(-Infinity); // k best entry similarities, descending
+    const rowBest = new Float64Array(VOTERS).fill(-Infinity); // VOTERS best row similarities, descending
+    const simAt = new Int32Array(m + 1);
+    let sims = this.rowSims;
+    let used = 0;
+    let scored = 0;
+    for (; scored < m; scored++) {
+      if (scored >= k && (candBest[scored] as number) + RESCORE_SLACK < Math.min(kBest[k - 1] as number, rowBest[VOTERS - 1] as number)) break;
+      const e = cand[scored] as number;
+      const start = this.entryStart[e] as number;
+      const end = this.entryStart[e + 1] as number;
+      if (sims.length < used + end - start) {
+        const grown = new Float64Array(Math.max(used + end - start, sims.length * 2));
+        grown.set(sims.subarray(0, used));
+        sims = grown;
+        this.rowSims = grown;
+      }
+      simAt[scored] = used;
+      let best = -Infinity;
+      for (let r = start; r < end; r++) {
+        const s = dot(data, r * d, query, d);
+        sims[used++] = s;
+        if (s > best) best = s;
+        if (s > (rowBest[VOTERS - 1] as number)) insertDesc(rowBest, s);
+      }
+      if (k > 0 && best > (kBest[k - 1] as number)) insertDesc(kBest, best);
+    }
+    simAt[scored] = used;
+    // 2. The scan over the entries scored, in entry (= row) order, on the same numbers.
+    const order = Array.from({ length: scored }, (_, i) => i).sort((x, y) => (cand[x] as number) - (cand[y] as number));
+    const t1 = new Float32Array(scored).fill(-Infinity);
+    const t2 = new Float32Array(scored).fill(-Infinity);
+    const t3 = new Float32Array(scored).fill(-Infinity);
+    const bestRow = new Int32Array(scored).fill(-1);
+    const topSim = new Float32Array(VOTERS).fill(-Infinity);
+    const topEntry = new Int32Array(VOTERS).fill(-1);
+    for (let o = 0; o < scored; o++) {
+      const i = order[o] as number;
+      const e = cand[i] as number;
+      const start = this.entryStart[e] as number;
+      const base = (simAt[i] as number) - start;
+      const end = this.entryStart[e + 1] as number;
+      for (let r = start; r < end; r++) {
+        const s = sims[base + r] as number;
+        if (s > (t3[o] as number)) {
+          if (s > (t1[o] as number)) {
+            t3[o] = t2[o] as number;
+            t2[o] = t1[o] as number;
+            t1[o] = s;
+            bestRow[o] = r;
+          } else if (s > (t2[o] as number)) {
+            t3[o] = t2[o] as number;
+            t2[o] = s;
+          } else {
+            t3[o] = s;
+          }
+        }
+        if (s > (topSim[VOTERS - 1] as number)) {
+          let j = VOTERS - 1;
+          while (j > 0 && s > (topSim[j - 1] as number)) {
+            topSim[j] = topSim[j - 1] as number;
+            topEntry[j] = topEntry[j - 1] as number;
+            j--;
+          }
+          topSim[j] = s;
+          topEntry[j] = e;
+        }
+      }
+    }
+    const out: Neighbour[] = [];
+    const taken = new Uint8Array(scored);
+    for (let j = 0; j < Math.min(k, scored); j++) {
+      let arg = -1;
+      let max = -Infinity;
+      for (let o = 0; o < scored; o++) {
+        if (!taken[o] && (t1[o] as number) > max) {
+          max = t1[o] as number;
+          arg = o;
+        }
+      }
+      if (arg < 0 || (bestRow[arg] as number) < 0) break;
+      taken[arg] = 1;
+      const e = cand[order[arg] as number] as number;
+      const top = [t1[arg], t2[arg], t3[arg]].filter((x): x is number => x !== undefined && x > -Infinity);
+      let votes = 0;
+      for (const te of topEntry) if (te === e) votes += 1;
+      out.push({ entry: e, similarity: max, phrasing: this.rowPhrasing[bestRow[arg] as number] as number, top3: top.reduce((a, b) => a + b, 0) / top.length, votes });
+    }
+    this.lastScored = scored;
+    return out;
+  }
+
+  /**
+   * The n nearest rows and their similarities, best first: all rows scored (exact) or the graph's candidates
+   * rescored (approximate), whatever the mode. For tests and benchmarks (recall of rows).
+   */
+  nearestRows(query: Float32Array, n: number, how: 'exact' | 'approximate'): { rows: number[]; sims: number[] } {
+    if (query.length !== this.dims) throw new Error(`query has ${query.length} dimensions, the index ${this.dims}`);
+    const d = this.dims;
+    const rows: number[] = [];
+    const sims: number[] = [];
+    const f32 = new Float32Array(1); // float32 rounding as the scan's stores, without Math.fround per row
+    const consider = (r: number) => {
+      f32[0] = dot(this.data, r * d, query, d);
+      const s = f32[0] as number;
+      if (rows.length === n && s <= (sims[n - 1] as number)) return;
+      let j = Math.min(rows.length, n - 1);
+      if (rows.length < n) {
+        rows.push(r);
+        sims.push(s);
+      }
+      while (j > 0 && s > (sims[j - 1] as number)) {
+        rows[j] = rows[j - 1] as number;
+        sims[j] = sims[j - 1] as number;
+        j--;
+      }
+      rows[j] = r;
+      sims[j] = s;
+    };
+    if (n <= 0) return { rows, sims };
+    if (how === 'approximate') {
+      this.extendGraph(Infinity);
+      const found = (this.graph as Hnsw).search(query, Math.max(this.hnswOptions.efSearch, n));
+      // Row order, as the scan, so that ties break the same way.
+      for (const r of Array.from(found.rows).sort((x, y) => x - y)) consider(r);
+    } else {
+      for (let r = 0; r < this.rows; r++) consider(r);
+    }
+    return { rows, sims };
+  }
+
+  /** Inserts rows into the graph (creating it) for up to budgetMs; true when it holds every row. */
+  private extendGraph(budgetMs: number): boolean {
+    if (!this.graph || !this.quant) {
+      this.quant = new QuantRows(this.dims, this.rows);
+      this.graph = new Hnsw(this.quant, this.hnswOptions);
+      this.graph.reserve(this.rows);
+    }
+    const graph = this.graph;
+    const quant = this.quant;
+    if (graph.size === this.rows) return true;
+    const t0 = performance.now();
+    let i = 0;
+    while (graph.size < this.rows) {
+      const r = graph.size;
+      quant.set(r, this.data, r * this.dims);
+      graph.insertNext();
+      if ((++i & 15) === 0 && performance.now() - t0 >= budgetMs) break;
+    }
+    this.buildMs += performance.now() - t0;
+    return graph.size === this.rows;
+  }
+
+  /**
+   * Background build: a slice per turn of the event loop until the graph is complete. The timer holds the index
+   * only weakly and is unref'd, so an index the layer has replaced (its FAQ changed) stops building once
+   * collected, and a pending slice never keeps the process alive.
+   */
+  private scheduleBuild(): void {
+    if (this.buildScheduled) return;
+    this.buildScheduled = true;
+    const ref = new WeakRef(this);
+    const step = () => {
+      const ix = ref.deref();
+      if (!ix) return;
+      if (!ix.wantsGraph() || ix.extendGraph(ix.buildSliceMs)) {
+        ix.buildScheduled = false;
+        return;
+      }
+      setImmediate(step).unref();
+    };
+    setImmediate(step).unref();
+  }
+}
+
+/** Inserts x into a descending array, dropping its last value (x is known to beat it). */
+function insertDesc(a: Float64Array, x: number): void {
+  let j = a.length - 1;
+  while (j > 0 && x > (a[j - 1] as number)) {
+    a[j] = a[j - 1] as number;
+    j--;
+  }
+  a[j] = x;
 }
 
 /** Dot product of a row and the query, four lanes at a time (about 3x faster than the plain loop in V8). */
