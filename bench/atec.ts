@@ -35,7 +35,7 @@ const jaccard = (a: Set<string>, b: Set<string>): number => {
 };
 const half = (s: string) => (createHash('sha256').update(s).digest()[0] as number) % 2 === 0 ? 'calibration' : 'test';
 
-export function atecSets(dataDir: string, maxSeparation = 0.4): AtecSets {
+export function atecSets(dataDir: string, maxSeparation = 0.15): AtecSets {
   const raw = fs.readFileSync(path.join(dataDir, 'atec', 'atec_nlp_sim_train.csv'), 'utf8').replace(/^\uFEFF/, '');
   const rows = raw.split('\n').flatMap((line) => {
     const [, q1, q2, label] = line.replace(/\uFEFF/g, '').split('\t');

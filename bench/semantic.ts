@@ -135,7 +135,7 @@ function datasets(): Dataset[] {
     })(),
     // Chinese customer service: clusters of ATEC's positive pairs (bench/atec.ts), its negatives as probes.
     (() => {
-      const a = atecSets(DATA, Number(flags.get('atec-separation') ?? '0.4'));
+      const a = atecSets(DATA, Number(flags.get('atec-separation') ?? '0.15'));
       return {
         name: `ATEC (${a.entries.size} clusters)`,
         pool: a.entries,

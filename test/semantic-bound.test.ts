@@ -91,12 +91,12 @@ describe('certifyBar', () => {
 
   test('out-of-scope questions are a second promise: a bar they clear too often is not certified', () => {
     const rand = seededRandom(3);
-    const cal = draw(3000, rand, 0.2);
+    const cal = draw(6000, rand, 0.1);
     const r = certifyBar(cal, { target: 0.01, delta: 0.1 });
     expect([r.certified, r.outOfScopeCertified]).toEqual([true, true]);
     expect(r.outOfScopeHits / r.outOfScope).toBeLessThanOrEqual(0.01);
     // Too few out-of-scope questions to promise their rate: they still count as wrong hits, but only the first promise is made.
-    const few = certifyBar([...draw(3000, rand), ...draw(400, rand, 1).slice(0, 50)], { target: 0.01, delta: 0.1 });
+    const few = certifyBar([...draw(6000, rand), ...draw(400, rand, 1).slice(0, 50)], { target: 0.01, delta: 0.1 });
     expect([few.certified, few.outOfScopeCertified]).toEqual([true, false]);
   });
 

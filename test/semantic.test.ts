@@ -76,9 +76,9 @@ describe('calibration', () => {
   const samples: CalibrationSample[] = [];
   let seed = 7;
   const r = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
-  // 1,500 questions: half fit the model, and the other half must hold the 230 right answers that the least
-  // certificate of 1% at 90% needs.
-  for (let i = 0; i < 1500; i++) {
+  // 2,500 questions: half fit the model, and the other half must admit the 530 that the certificate of 1% at
+  // 90% starts from.
+  for (let i = 0; i < 2500; i++) {
     const right = r() < 0.7;
     const sim = right ? 0.7 + 0.3 * r() : 0.45 + 0.35 * r();
     const margin = right ? 0.05 + 0.25 * r() : 0.1 * r();

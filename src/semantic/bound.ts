@@ -90,9 +90,11 @@ export function upperLimit(k: number, n: number, alpha: number): number {
   return hi;
 }
 
-/** (1 − target)^n ≤ alpha: the fewest questions, all right, that reject "the wrong share exceeds the target". */
-export function fewestToCertify(target: number, alpha: number): number {
-  return Math.ceil(Math.log(alpha) / Math.log1p(-target));
+/** The fewest questions that reject "the wrong share exceeds the target" with `wrong` of them wrong (0: all right). */
+export function fewestToCertify(target: number, alpha: number, wrong = 0): number {
+  let n = Math.ceil(Math.log(alpha) / Math.log1p(-target));
+  while (wrong > 0 && binomialCdf(wrong, n, target) > alpha) n += Math.max(1, Math.ceil(n / 200));
+  return n;
 }
 
 /** Counts at a bar. */
@@ -129,9 +131,15 @@ export function certifyBar(samples: Scored[], opts: BoundOptions): BoundResult {
   let chosen: number | null = null;
   // Counts grow as the bar falls: one pass over the samples sorted by confidence.
   const sorted = samples.filter((s) => s.eligible !== false).sort((a, b) => b.confidence - a.confidence);
-  const minHits = fewestToCertify(opts.target, alpha);
-  const step = Math.max(1, Math.ceil(minHits / 2));
-  let nextTest = minHits;
+  // Where the sequence starts is fixed before looking at the confidences: at the fewest questions that could
+  // certify with two wrong answers among them (530 at 1%, 90%), or, when fewer would ever be admitted, at the
+  // fewest that could certify with none (230). Starting where no error at all is allowed would let one confident
+  // look-alike among the first few hundred stop the sequence before it began.
+  const eligibleCount = sorted.length;
+  const tolerant = fewestToCertify(opts.target, alpha, 2);
+  const start = tolerant <= eligibleCount ? tolerant : fewestToCertify(opts.target, alpha);
+  const step = Math.max(1, Math.ceil(start / 4));
+  let nextTest = start;
   let i = 0;
   let hits = 0;
   let wrong = 0;
@@ -144,9 +152,7 @@ export function certifyBar(samples: Scored[], opts: BoundOptions): BoundResult {
       if (s.outOfScope) oosHits += 1;
       i += 1;
     }
-    // The sequence is a grid by how many questions a bar admits: the fewest that could ever certify, then a
-    // step of half that. Bars below the first admit too few to reject anything, and testing every single
-    // level would let one early wrong answer among the most confident stop the sequence before it began.
+    // The sequence is a grid by how many questions a bar admits (from `start`, in steps of a quarter of it).
     if (hits < nextTest) continue;
     nextTest = hits + step;
     const pWrong = binomialCdf(wrong, hits, opts.target);
