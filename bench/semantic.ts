@@ -416,7 +416,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `\nChinese (demo FAQ, ${zh.entries} entries, ${zh.phrasings} phrasings, leave-one-out): mean cosine to the same entry ${zh.meanSimilaritySameEntry}, ` +
       `to the other Chinese entry ${zh.meanSimilarityOtherEntry}, to unrelated Chinese sentences ${zh.meanSimilarityUnrelatedSentence}; ` +
-      `nearest is its own entry for ${pct(zh.nearestIsOwnEntry)}. Chinese questions skip the paraphrase layer (exact and normalized keys only).\n`,
+      `nearest is its own entry for ${pct(zh.nearestIsOwnEntry)} (${MODEL}; the product sends Chinese questions to the CJK lane's model, multilingual-e5-small).\n`,
   );
 
   let latency: unknown = null;
