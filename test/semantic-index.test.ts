@@ -9,6 +9,7 @@
 import { seededRandom } from '../src/random';
 import { Hnsw, QuantRows } from '../src/semantic/hnsw';
 import { VectorIndex, type Neighbour } from '../src/semantic/index';
+import { leaveOneOutSamples } from '../src/semantic/calibrate';
 import { decide, defaultThresholds } from '../src/semantic/policy';
 
 const D = 384;
@@ -338,5 +339,24 @@ describe('VectorIndex: graph build', () => {
       g2.insertNext();
     }
     expect(Array.from(g1.search(vs[3]!, 10).rows)).toEqual(Array.from(g2.search(vs[3]!, 10).rows));
+  });
+});
+
+describe('leave-one-out (calibration from the FAQ itself)', () => {
+  test('a phrasing is searched as if it were not in the index; entries with one phrasing are not asked', () => {
+    const unit = (xs: number[]) => {
+      const n = Math.sqrt(xs.reduce((s, x) => s + x * x, 0));
+      return Float32Array.from(xs.map((x) => x / n));
+    };
+    const index = new VectorIndex(3);
+    index.add({ id: 'a', tenant: 't', phrasings: ['a1', 'a2'] }, [unit([1, 0.1, 0]), unit([1, 0, 0.1])]);
+    index.add({ id: 'b', tenant: 't', phrasings: ['b1', 'b2'] }, [unit([0, 1, 0.1]), unit([0.1, 1, 0])]);
+    index.add({ id: 'c', tenant: 't', phrasings: ['c1'] }, [unit([0, 0, 1])]);
+    const without = index.searchWithout(0, 0, 3);
+    expect(without?.[0]).toMatchObject({ entry: 0, phrasing: 1 });
+    expect(without?.[0]?.similarity).toBeLessThan(0.999);
+    expect(index.searchWithout(0, 5, 3)).toBeNull();
+    const samples = leaveOneOutSamples(index, 3);
+    expect(samples.map((s) => [s.label, s.nearest])).toEqual([['a', 'a'], ['a', 'a'], ['b', 'b'], ['b', 'b']]);
   });
 });

@@ -291,6 +291,19 @@ describe('kvcache calibrate, ask --json and review (CLI)', () => {
     expect([bad.code, bad.stderr]).toEqual([2, 'kvcache: --target 2 is not a rate between 0 and 1 (e.g. 0.005)\n']);
   }, 120_000);
 
+  test('calibrate --faq learns from the FAQ itself, says when nothing could be certified, and needs a file or --faq', async () => {
+    const r = await runCli(['calibrate', '--faq', '--json', '--dry-run'], { env });
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { faqPhrasings: number; samples: number; bound: { certified: boolean }; written: boolean };
+    // The demo FAQ's ~100 other phrasings are far fewer than the 230 right answers a 0.5% bound needs.
+    expect(out.faqPhrasings).toBeGreaterThan(80);
+    expect(out).toMatchObject({ written: false, bound: { certified: false } });
+    const text = await runCli(['calibrate', '--faq', '--dry-run'], { env });
+    expect(text.stdout).toMatch(/warning: no bar could be certified at 0\.50% with 90\.00% confidence/);
+    const none = await runCli(['calibrate'], { env });
+    expect([none.code, none.stderr]).toEqual([2, 'kvcache: calibrate needs a file of labelled questions, or --faq to learn from the FAQ itself (or both)\n']);
+  }, 120_000);
+
   test('console chat: a "did you mean" list, a number picks the entry, and the wording waits in review', async () => {
     // Its own store: the calibration above may have moved the bar.
     const env = { KVCACHE_DATA_DIR: path.join(tmpDir(), 'data') };

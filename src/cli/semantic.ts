@@ -64,14 +64,17 @@ export function addSemanticCommands(program: Command, team: () => Option, withAp
   program
     .command('calibrate')
     .description('fit the paraphrase thresholds of a team on labelled questions (JSON lines {"question", "entryId"})')
-    .argument('<file>', 'labelled questions; entryId null marks a question that must not hit')
+    .argument('[file]', 'labelled questions; entryId null marks a question that must not hit')
+    .option('--faq', "also learn from the FAQ's own phrasings, each left out in turn (optimistic: see the README)")
     .option('--target <rate>', 'highest acceptable false-hit rate (of hits, and of out-of-scope questions)', '0.005')
     .option('--confidence <level>', 'how sure the bound must be: the bar is certified with this confidence (0.5 to 0.999)', '0.9')
     .option('--dry-run', 'fit and print; write nothing')
     .option('--json', 'print the result as JSON')
     .addOption(team())
-    .action(async (file: string, o: { target: string; confidence: string; dryRun?: boolean; json?: boolean; team: string }) => {
+    .action(async (file: string | undefined, o: { target: string; confidence: string; faq?: boolean; dryRun?: boolean; json?: boolean; team: string }) => {
       const tenant = checkTenant(o.team);
+      if (file === undefined && !o.faq) throw new KvcacheError('USAGE', 'calibrate needs a file of labelled questions, or --faq to learn from the FAQ itself (or both)');
+      const source = file ?? 'the FAQ';
       const target = Number(o.target);
       if (!(target > 0 && target < 1)) throw new KvcacheError('USAGE', `--target ${o.target} is not a rate between 0 and 1 (e.g. 0.005)`);
       const level = Number(o.confidence);
@@ -83,20 +86,21 @@ export function addSemanticCommands(program: Command, team: () => Option, withAp
         const ids = new Set<string>();
         for await (const e of app.cache.entries(tenant, 'faq')) ids.add(e.id);
         if (ids.size === 0) throw new KvcacheError('NOT_FOUND', `team "${tenant}" has no FAQ entries; preload its FAQ before calibrating`);
-        const all = readLabelled(file, ids);
+        const all = file === undefined ? [] : readLabelled(file, ids);
         const pct = (x: number | null) => (x === null ? 'n/a' : `${(100 * x).toFixed(2)}%`);
         const summaries: Array<Record<string, unknown>> = [];
         // Each lane (English, CJK) is calibrated on the questions of its own script, with its own model.
         for (const lane of layer.lanes) {
           const rows = all.filter((r) => lane.spec.accepts(r.question));
-          if (rows.length === 0) continue;
+          const own = o.faq ? await lane.faqSamples(tenant) : [];
+          if (rows.length === 0 && own.length === 0) continue;
           if (lane === layer.lanes[0] && built.index.size === 0) continue;
-          const samples = await lane.samplesFor(tenant, rows, (n) => process.stderr.write(`kvcache: embedded ${n} of ${rows.length} questions\n`));
+          const samples = [...own, ...(await lane.samplesFor(tenant, rows, (n) => process.stderr.write(`kvcache: embedded ${n} of ${rows.length} questions\n`)))];
           let fit;
           try {
             fit = fitThresholds(samples, { target, delta: 1 - level });
           } catch (err) {
-            if (lane === layer.lanes[0]) throw new KvcacheError('CALIBRATION_INVALID', `${file}: ${(err as Error).message}`);
+            if (lane === layer.lanes[0]) throw new KvcacheError('CALIBRATION_INVALID', `${source}: ${(err as Error).message}`);
             // A handful of questions in another script must not stop the calibration of the rest: that lane keeps its bar.
             summaries.push({ lane: lane.spec.name, model: lane.model, samples: samples.length, skipped: (err as Error).message });
             if (!o.json) await writeLine(out, `warning: the ${samples.length} ${lane.spec.name} questions were not used (${(err as Error).message}); that lane keeps its thresholds`);
@@ -109,6 +113,7 @@ export function addSemanticCommands(program: Command, team: () => Option, withAp
             model: lane.model,
             samples: samples.length,
             outOfScope: rows.filter((r) => r.label === null).length,
+            faqPhrasings: own.length,
             minConfidence: thresholds.minConfidence,
             uncalibratedConfidence: thresholds.uncalibratedConfidence,
             weights: thresholds.weights,
@@ -130,7 +135,7 @@ export function addSemanticCommands(program: Command, team: () => Option, withAp
             await writeLine(out, `  warning: no bar could be certified at ${pct(target)} with ${pct(level)} confidence (${samples.length} questions are too few, or too many look alike); the strictest was used. Add labelled questions or alternates.`);
           }
         }
-        if (summaries.length === 0) throw new KvcacheError('CALIBRATION_INVALID', `${file}: no question in it can be read by a paraphrase model (set KVCACHE_EMBED_MODEL_CJK for Chinese, Japanese and Korean)`);
+        if (summaries.length === 0) throw new KvcacheError('CALIBRATION_INVALID', `${source}: no question in it can be read by a paraphrase model (set KVCACHE_EMBED_MODEL_CJK for Chinese, Japanese and Korean)`);
         if (o.json) {
           // The first lane's figures at the top level, as before lanes existed; every lane under `lanes`.
           await writeLine(out, JSON.stringify({ team: tenant, ...summaries[0], lanes: summaries, written: !o.dryRun }));

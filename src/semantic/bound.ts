@@ -131,13 +131,13 @@ export function certifyBar(samples: Scored[], opts: BoundOptions): BoundResult {
   let chosen: number | null = null;
   // Counts grow as the bar falls: one pass over the samples sorted by confidence.
   const sorted = samples.filter((s) => s.eligible !== false).sort((a, b) => b.confidence - a.confidence);
-  // Where the sequence starts is fixed before looking at the confidences: at the fewest questions that could
-  // certify with two wrong answers among them (530 at 1%, 90%), or, when fewer would ever be admitted, at the
-  // fewest that could certify with none (230). Starting where no error at all is allowed would let one confident
+  // Where the sequence starts is fixed before looking at the confidences or the answers: at the fewest questions
+  // that could certify with two wrong answers among them (530 at 1%, 90%) when that is at most half of those the
+  // floors admit, else at the fewest that could certify with none (230). Starting where no error at all is allowed would let one confident
   // look-alike among the first few hundred stop the sequence before it began.
   const eligibleCount = sorted.length;
   const tolerant = fewestToCertify(opts.target, alpha, 2);
-  const start = tolerant <= eligibleCount ? tolerant : fewestToCertify(opts.target, alpha);
+  const start = tolerant <= eligibleCount / 2 ? tolerant : fewestToCertify(opts.target, alpha);
   const step = Math.max(1, Math.ceil(start / 4));
   let nextTest = start;
   let i = 0;

@@ -214,8 +214,23 @@ export class VectorIndex {
     return this.searchExact(query, k);
   }
 
-  /** The exact scan: every row. */
-  private searchExact(query: Float32Array, k: number): Neighbour[] {
+  /**
+   * Leave-one-out: the search for one of the index's own phrasings as if it were not in the index (the exact
+   * scan without that row), which is how calibration learns from the FAQ itself. Null if the entry has no such
+   * phrasing.
+   */
+  searchWithout(entry: number, phrasing: number, k: number): Neighbour[] | null {
+    const start = this.entryStart[entry];
+    const end = this.entryStart[entry + 1];
+    if (start === undefined || end === undefined || entry >= this.entries.length) return null;
+    let row = -1;
+    for (let r = start; r < end && r < this.rows; r++) if (this.rowPhrasing[r] === phrasing) row = r;
+    if (row < 0) return null;
+    return this.searchExact(this.data.subarray(row * this.dims, (row + 1) * this.dims), k, row);
+  }
+
+  /** The exact scan: every row (but `exclude`). */
+  private searchExact(query: Float32Array, k: number, exclude = -1): Neighbour[] {
     const n = this.entries.length;
     // Per entry, its three best similarities (t1 >= t2 >= t3) and the row of the best.
     const t1 = new Float32Array(n).fill(-Infinity);
@@ -228,6 +243,7 @@ export class VectorIndex {
     const d = this.dims;
     const data = this.data;
     for (let r = 0; r < this.rows; r++) {
+      if (r === exclude) continue;
       const s = dot(data, r * d, query, d);
       const e = this.rowEntry[r] as number;
       if (s > (t3[e] as number)) {

@@ -15,7 +15,7 @@ import type { Embedder } from '../embed/embedder';
 import type { Logger } from '../logger';
 import type { StoreOp } from '../store/types';
 import { packVectors, unpackVectors, VectorIndex } from './index';
-import { sampleOf, type CalibrationSample } from './calibrate';
+import { leaveOneOutSamples, sampleOf, type CalibrationSample } from './calibrate';
 import { decide, defaultThresholds, suggestionsFor, type Thresholds } from './policy';
 
 export interface VectorRecord {
@@ -220,6 +220,11 @@ export class Lane implements SemanticMatcher {
       if (onProgress && (i + 1) % 500 === 0) onProgress(i + 1);
     }
     return out;
+  }
+
+  /** The tenant's FAQ as its own calibration set (see leaveOneOutSamples). */
+  async faqSamples(tenant: string): Promise<CalibrationSample[]> {
+    return leaveOneOutSamples((await this.indexFor(tenant)).index, SEARCH_K);
   }
 
   /** Stores fitted thresholds for the tenant; every replica's index picks them up at its next lookup. */
