@@ -232,64 +232,15 @@ export class VectorIndex {
   /** The exact scan: every row (but `exclude`). */
   private searchExact(query: Float32Array, k: number, exclude = -1): Neighbour[] {
     const n = this.entries.length;
-    // Per entry, its three best similarities (t1 >= t2 >= t3) and the row of the best.
-    const t1 = new Float32Array(n).fill(-Infinity);
-    const t2 = new Float32Array(n).fill(-Infinity);
-    const t3 = new Float32Array(n).fill(-Infinity);
-    const bestRow = new Int32Array(n).fill(-1);
-    // The VOTERS best rows overall, kept sorted (a tiny insertion list).
-    const topSim = new Float32Array(VOTERS).fill(-Infinity);
-    const topEntry = new Int32Array(VOTERS).fill(-1);
+    const tops = new Tops(n);
     const d = this.dims;
     const data = this.data;
     for (let r = 0; r < this.rows; r++) {
       if (r === exclude) continue;
-      const s = dot(data, r * d, query, d);
       const e = this.rowEntry[r] as number;
-      if (s > (t3[e] as number)) {
-        if (s > (t1[e] as number)) {
-          t3[e] = t2[e] as number;
-          t2[e] = t1[e] as number;
-          t1[e] = s;
-          bestRow[e] = r;
-        } else if (s > (t2[e] as number)) {
-          t3[e] = t2[e] as number;
-          t2[e] = s;
-        } else {
-          t3[e] = s;
-        }
-      }
-      if (s > (topSim[VOTERS - 1] as number)) {
-        let j = VOTERS - 1;
-        while (j > 0 && s > (topSim[j - 1] as number)) {
-          topSim[j] = topSim[j - 1] as number;
-          topEntry[j] = topEntry[j - 1] as number;
-          j--;
-        }
-        topSim[j] = s;
-        topEntry[j] = e;
-      }
+      tops.add(e, e, dot(data, r * d, query, d), r);
     }
-    // Partial selection of the top k entries: k is small (2-4), so k linear passes beat a sort.
-    const out: Neighbour[] = [];
-    const taken = new Uint8Array(n);
-    for (let j = 0; j < Math.min(k, n); j++) {
-      let arg = -1;
-      let max = -Infinity;
-      for (let e = 0; e < n; e++) {
-        if (!taken[e] && (t1[e] as number) > max) {
-          max = t1[e] as number;
-          arg = e;
-        }
-      }
-      if (arg < 0 || (bestRow[arg] as number) < 0) break;
-      taken[arg] = 1;
-      const top = [t1[arg], t2[arg], t3[arg]].filter((x): x is number => x !== undefined && x > -Infinity);
-      let votes = 0;
-      for (const te of topEntry) if (te === arg) votes += 1;
-      out.push({ entry: arg, similarity: max, phrasing: this.rowPhrasing[bestRow[arg] as number] as number, top3: top.reduce((a, b) => a + b, 0) / top.length, votes });
-    }
-    return out;
+    return tops.select(k, (slot) => slot, this.rowPhrasing);
   }
 
   /**
@@ -363,64 +314,16 @@ export class VectorIndex {
     simAt[scored] = used;
     // 2. The scan over the entries scored, in entry (= row) order, on the same numbers.
     const order = Array.from({ length: scored }, (_, i) => i).sort((x, y) => (cand[x] as number) - (cand[y] as number));
-    const t1 = new Float32Array(scored).fill(-Infinity);
-    const t2 = new Float32Array(scored).fill(-Infinity);
-    const t3 = new Float32Array(scored).fill(-Infinity);
-    const bestRow = new Int32Array(scored).fill(-1);
-    const topSim = new Float32Array(VOTERS).fill(-Infinity);
-    const topEntry = new Int32Array(VOTERS).fill(-1);
+    const tops = new Tops(scored);
     for (let o = 0; o < scored; o++) {
       const i = order[o] as number;
       const e = cand[i] as number;
       const start = this.entryStart[e] as number;
       const base = (simAt[i] as number) - start;
       const end = this.entryStart[e + 1] as number;
-      for (let r = start; r < end; r++) {
-        const s = sims[base + r] as number;
-        if (s > (t3[o] as number)) {
-          if (s > (t1[o] as number)) {
-            t3[o] = t2[o] as number;
-            t2[o] = t1[o] as number;
-            t1[o] = s;
-            bestRow[o] = r;
-          } else if (s > (t2[o] as number)) {
-            t3[o] = t2[o] as number;
-            t2[o] = s;
-          } else {
-            t3[o] = s;
-          }
-        }
-        if (s > (topSim[VOTERS - 1] as number)) {
-          let j = VOTERS - 1;
-          while (j > 0 && s > (topSim[j - 1] as number)) {
-            topSim[j] = topSim[j - 1] as number;
-            topEntry[j] = topEntry[j - 1] as number;
-            j--;
-          }
-          topSim[j] = s;
-          topEntry[j] = e;
-        }
-      }
+      for (let r = start; r < end; r++) tops.add(o, e, sims[base + r] as number, r);
     }
-    const out: Neighbour[] = [];
-    const taken = new Uint8Array(scored);
-    for (let j = 0; j < Math.min(k, scored); j++) {
-      let arg = -1;
-      let max = -Infinity;
-      for (let o = 0; o < scored; o++) {
-        if (!taken[o] && (t1[o] as number) > max) {
-          max = t1[o] as number;
-          arg = o;
-        }
-      }
-      if (arg < 0 || (bestRow[arg] as number) < 0) break;
-      taken[arg] = 1;
-      const e = cand[order[arg] as number] as number;
-      const top = [t1[arg], t2[arg], t3[arg]].filter((x): x is number => x !== undefined && x > -Infinity);
-      let votes = 0;
-      for (const te of topEntry) if (te === e) votes += 1;
-      out.push({ entry: e, similarity: max, phrasing: this.rowPhrasing[bestRow[arg] as number] as number, top3: top.reduce((a, b) => a + b, 0) / top.length, votes });
-    }
+    const out = tops.select(k, (slot) => cand[order[slot] as number] as number, this.rowPhrasing);
     this.lastScored = scored;
     return out;
   }
@@ -509,6 +412,80 @@ export class VectorIndex {
 }
 
 /** Inserts x into a descending array, dropping its last value (x is known to beat it). */
+/**
+ * What the decision rule needs from a search, accumulated row by row in row order, the same way for the scan and
+ * for the graph's rescored rows: per slot (an entry), its three best similarities and the row of the best; and
+ * the VOTERS best rows overall, by entry.
+ */
+class Tops {
+  private readonly t1: Float32Array;
+  private readonly t2: Float32Array;
+  private readonly t3: Float32Array;
+  private readonly bestRow: Int32Array;
+  private readonly topSim = new Float32Array(VOTERS).fill(-Infinity);
+  private readonly topEntry = new Int32Array(VOTERS).fill(-1);
+
+  constructor(private readonly slots: number) {
+    this.t1 = new Float32Array(slots).fill(-Infinity);
+    this.t2 = new Float32Array(slots).fill(-Infinity);
+    this.t3 = new Float32Array(slots).fill(-Infinity);
+    this.bestRow = new Int32Array(slots).fill(-1);
+  }
+
+  add(slot: number, entry: number, s: number, row: number): void {
+    const { t1, t2, t3 } = this;
+    if (s > (t3[slot] as number)) {
+      if (s > (t1[slot] as number)) {
+        t3[slot] = t2[slot] as number;
+        t2[slot] = t1[slot] as number;
+        t1[slot] = s;
+        this.bestRow[slot] = row;
+      } else if (s > (t2[slot] as number)) {
+        t3[slot] = t2[slot] as number;
+        t2[slot] = s;
+      } else {
+        t3[slot] = s;
+      }
+    }
+    const { topSim, topEntry } = this;
+    if (s > (topSim[VOTERS - 1] as number)) {
+      let j = VOTERS - 1;
+      while (j > 0 && s > (topSim[j - 1] as number)) {
+        topSim[j] = topSim[j - 1] as number;
+        topEntry[j] = topEntry[j - 1] as number;
+        j--;
+      }
+      topSim[j] = s;
+      topEntry[j] = entry;
+    }
+  }
+
+  /** The k best slots as Neighbours. Partial selection: k is small (2-4), so k linear passes beat a sort. */
+  select(k: number, entryOf: (slot: number) => number, rowPhrasing: Int32Array): Neighbour[] {
+    const { t1, t2, t3, bestRow, slots } = this;
+    const out: Neighbour[] = [];
+    const taken = new Uint8Array(slots);
+    for (let j = 0; j < Math.min(k, slots); j++) {
+      let arg = -1;
+      let max = -Infinity;
+      for (let o = 0; o < slots; o++) {
+        if (!taken[o] && (t1[o] as number) > max) {
+          max = t1[o] as number;
+          arg = o;
+        }
+      }
+      if (arg < 0 || (bestRow[arg] as number) < 0) break;
+      taken[arg] = 1;
+      const e = entryOf(arg);
+      const top = [t1[arg], t2[arg], t3[arg]].filter((x): x is number => x !== undefined && x > -Infinity);
+      let votes = 0;
+      for (const te of this.topEntry) if (te === e) votes += 1;
+      out.push({ entry: e, similarity: max, phrasing: rowPhrasing[bestRow[arg] as number] as number, top3: top.reduce((x, y) => x + y, 0) / top.length, votes });
+    }
+    return out;
+  }
+}
+
 function insertDesc(a: Float64Array, x: number): void {
   let j = a.length - 1;
   while (j > 0 && x > (a[j - 1] as number)) {
