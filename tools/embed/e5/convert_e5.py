@@ -49,6 +49,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from buildkit import l2n, sha256, step, timings  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent
 OUT = ROOT / "models" / "multilingual-e5-small"
@@ -212,34 +215,6 @@ PROBES = [
     ("如何重置我的密码？", "你们的营业时间是什么时候？", "zh unrelated"),
     ("我可以退款吗？", "你们的营业时间是什么时候？", "zh unrelated"),
 ]
-
-timings: dict[str, float] = {}
-
-
-def step(name: str):
-    class _T:
-        def __enter__(self):
-            self.t = time.perf_counter()
-            print(f"== {name}", flush=True)
-
-        def __exit__(self, *exc):
-            timings[name] = round(time.perf_counter() - self.t, 2)
-            print(f"   {name}: {timings[name]} s", flush=True)
-
-    return _T()
-
-
-def sha256(p: Path) -> str:
-    h = hashlib.sha256()
-    with p.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def l2n(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
 
 def write_json(path: Path, obj, compact: bool = False) -> None:
     if compact:
