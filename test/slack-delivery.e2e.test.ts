@@ -211,6 +211,19 @@ describe('Slack delivery against the strict local Slack', () => {
     expect(api.callsTo('chat.postMessage').filter((c) => c.args.channel === 'CGONE')).toHaveLength(1);
   });
 
+  test('an edit of a mention that got no reply (Slack refused it) is answered as a new question', async () => {
+    const ts = nextTs();
+    api.failNext('chat.postMessage', 'channel_not_found', { channel: 'CLOST' });
+    await send(appMention({ user: 'UJOE', channel: 'CLOST', text: '<@U0BOT> how do I retrun an itme', ts }));
+    await api.waitFor((c) => c.method === 'chat.postMessage' && c.args.channel === 'CLOST');
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = Date.now();
+    await send(editedAppMention({ user: 'UJOE', channel: 'CLOST', text: '<@U0BOT> how do I return an item?', ts }));
+    const post = await okPost((c) => c.args.channel === 'CLOST', 3000);
+    expect(post.args.text).toBe('Returns are free within 30 days.');
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
   test('/kvcache stats shows Slack delivery failures by kind', async () => {
     await new Promise((r) => setTimeout(r, 300)); // the bot flushes statistics every 100 ms
     const stats = await command('UADMIN', 'stats');
@@ -220,8 +233,8 @@ describe('Slack delivery against the strict local Slack', () => {
     expect(shown).toMatch(/\d+ payload/);
     expect(shown).toMatch(/\d+ message/);
     expect(shown).toMatch(/\d+ recovered/);
-    expect(shown).toMatch(/1 channel/);
-    expect(shown).toMatch(/1 undelivered/);
-    expect(shown).toMatch(/1 reply could not be delivered/);
+    expect(shown).toMatch(/2 channel/);
+    expect(shown).toMatch(/2 undelivered/);
+    expect(shown).toMatch(/2 replies could not be delivered/);
   });
 });

@@ -96,6 +96,12 @@ export class ReplyLog {
 
   static readonly PENDING = 'pending';
 
+  /** The question got no reply after all (Slack refused it): an edit of it is a new question. */
+  settle(tenant: string, channel: string, ts: string): void {
+    const key = keys.reply(tenant, channel, ts);
+    if (this.local.get(key) === ReplyLog.PENDING) this.local.delete(key);
+  }
+
   async remember(tenant: string, channel: string, ts: string, replyTs: string): Promise<void> {
     const key = keys.reply(tenant, channel, ts);
     this.local.set(key, replyTs);

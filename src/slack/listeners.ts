@@ -91,6 +91,7 @@ export function registerListeners(bolt: BoltApp, deps: ListenerDeps): void {
       }),
     );
     if (remember && done.replyTs !== null && done.replyTs !== replyTs) void deps.replies.remember(tenant, ev.channel, ev.ts, done.replyTs);
+    else if (remember && done.replyTs === null) deps.replies.settle(tenant, ev.channel, ev.ts);
   };
 
   bolt.event('app_mention', async ({ event, body }) => {
