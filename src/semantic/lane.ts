@@ -77,11 +77,6 @@ export class Lane implements SemanticMatcher {
     return this.loaded?.name ?? this.modelName;
   }
 
-  /** Whether the model has been loaded (a lazy lane that never saw its script never loads). */
-  get isLoaded(): boolean {
-    return this.loaded !== null;
-  }
-
   private async embedder(): Promise<Embedder> {
     if (this.loaded) return this.loaded;
     if (typeof this.embedderOrLoader !== 'function') return this.embedderOrLoader;

@@ -104,11 +104,6 @@ export function answerMessages(r: AnswerResult, entryTenant: string, asker?: Ask
   });
 }
 
-/** The first message of answerMessages (tests and callers that know the answer is short). */
-export function answerMessage(r: AnswerResult, entryTenant: string, asker?: Asker): SlackMessage {
-  return answerMessages(r, entryTenant, asker)[0] as SlackMessage;
-}
-
 /** "Did you mean…?": one button per FAQ question; a click answers with it (see chooseSuggestion). */
 function suggestMessage(r: AnswerResult, asker?: Asker): SlackMessage {
   const list = r.suggestions ?? [];

@@ -15,7 +15,7 @@ import type { WebClient } from '@slack/web-api';
 import type { KnownBlock } from '@slack/types';
 import type { Logger } from '../logger';
 import { plainFallback, type Block, type SlackMessage } from './blocks';
-import { classifySlackError, type SlackFailure } from './errors';
+import { classifySlackError, type SlackFailure, type SlackFailureKind } from './errors';
 
 export interface OutMessage extends SlackMessage {
   channel: string;
@@ -36,7 +36,7 @@ export interface DeliveryDeps {
   client: WebClient;
   logger: Logger;
   /** Counts a failure for a team's statistics; outcome null: the same call is still being retried. */
-  onFailure(tenant: string, kind: string, outcome: 'recovered' | 'undelivered' | null): void;
+  onFailure(tenant: string, kind: SlackFailureKind, outcome: 'recovered' | 'undelivered' | null): void;
   /** Waits (real time by default; tests pass a faster one). */
   sleep?: (ms: number) => Promise<void>;
 }
@@ -66,11 +66,6 @@ export class SlackDelivery {
   constructor(private readonly deps: DeliveryDeps) {
     this.sleep = deps.sleep ?? realSleep;
     this.client = deps.client;
-  }
-
-  /** How many channels have replies waiting (for tests and shutdown). */
-  get busyChannels(): number {
-    return this.tails.size;
   }
 
   forTenant(tenant: string): SlackPoster {

@@ -10,7 +10,6 @@ import { ErrorCode as WebApiErrorCode } from '@slack/web-api';
  * - timeout: no answer within the request timeout; network: no answer at all, or an HTTP error.
  */
 export type SlackFailureKind = 'auth' | 'rate_limited' | 'payload' | 'message' | 'channel' | 'timeout' | 'network' | 'platform' | 'unknown';
-export const SLACK_FAILURE_KINDS: readonly SlackFailureKind[] = ['auth', 'rate_limited', 'payload', 'message', 'channel', 'timeout', 'network', 'platform', 'unknown'];
 
 export type SlackFailure =
   | { kind: 'auth'; error: string; message: string }

@@ -69,11 +69,6 @@ export class RateLimiter {
     this.hits.set(key, { at, toldAt });
     return 'ok';
   }
-
-  /** True when the user may ask now (and counts the question). */
-  allow(key: string): boolean {
-    return this.check(key) === 'ok';
-  }
 }
 
 /**

@@ -118,14 +118,10 @@ export function fromSlackText(raw: string): string {
 }
 
 /**
- * A person's words as a plain_text object: Slack formats nothing in plain_text, so `*bold*`, `_x_`, `~x~` and
- * backticks stay characters; the three control characters are escaped once, as in every text object.
+ * Several of a person's lines (numbered) as one plain_text object: Slack formats nothing in plain_text, so
+ * `*bold*`, `_x_`, `~x~` and backticks stay characters; the three control characters are escaped once, as in
+ * every text object. See fitList for what does not fit.
  */
-export function plainText(displayed: string, max = 3000): { type: 'plain_text'; text: string; emoji: true } {
-  return { type: 'plain_text', text: truncate(escapeMrkdwn(displayed), max) || ' ', emoji: true };
-}
-
-/** Several of a person's lines (numbered) as one plain_text object; see fitList for what does not fit. */
 export function plainList(displayed: string[], max = 3000, itemMax = 300): { type: 'plain_text'; text: string; emoji: true } {
   return { type: 'plain_text', text: fitList(displayed.map(escapeMrkdwn), max, itemMax) || ' ', emoji: true };
 }
