@@ -31,11 +31,13 @@ async function start(): Promise<void> {
       else process.stdout.write(`${line}\n`);
     }
     if (!slack) {
-      app.semantic?.warm();
+      // The chat starts at once; the model loads beside it.
+      void app.semantic?.warm();
       await runChat(app, { tenant: DEFAULT_TENANT, input: process.stdin, output: process.stdout });
       return;
     }
-    app.semantic?.warm();
+    // Before the bot reports ready, so that no first Chinese question waits for its model.
+    await app.semantic?.warm();
     const bot = await startSlackBot(app, slack, logger);
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {

@@ -51,7 +51,8 @@ export interface LaneSpec {
    */
   embedsAll: boolean;
   vectorsKey(tenant: string, id: string): string;
-  vectorsPrefix(tenant: string): string;
+  /** Without a tenant: the prefix of every tenant's vectors. */
+  vectorsPrefix(tenant?: string): string;
   thresholdsKey(tenant: string): string;
 }
 
@@ -91,18 +92,20 @@ export class Lane implements SemanticMatcher {
   }
 
   /**
-   * Loads a lazy lane's model now if any team has vectors of it (so the first Chinese question after a start
-   * does not wait for the model), without waiting for it. `prefixOfAll` is the vectors' prefix without a tenant.
+   * Loads a lazy lane's model now if any team has vectors of it, so the first Chinese question after a start
+   * does not wait for the model. Never rejects: a model that cannot load is logged, and loads again on use.
    */
-  warm(prefixOfAll: string): void {
+  async warm(): Promise<void> {
     if (this.loaded || typeof this.embedderOrLoader !== 'function') return;
-    void (async () => {
-      for await (const _ of this.cache.store.scan(prefixOfAll)) {
+    try {
+      for await (const _ of this.cache.store.scan(this.spec.vectorsPrefix())) {
         await this.embedder();
         this.logger.info({ lane: this.spec.name, model: this.model }, 'loaded the paraphrase model of a second script');
         return;
       }
-    })().catch((err: unknown) => this.logger.warn({ lane: this.spec.name, err: (err as Error).message }, 'could not load the paraphrase model ahead of use'));
+    } catch (err) {
+      this.logger.warn({ lane: this.spec.name, err: (err as Error).message }, 'could not load the paraphrase model ahead of use');
+    }
   }
 
   async close(): Promise<void> {

@@ -97,9 +97,9 @@ export class SemanticLayer implements SemanticMatcher {
     return lane ? lane.match(tenant, question) : { hit: null, score: null, suggestions: [] };
   }
 
-  /** Loads, in the background, the models of lanes some team already uses (a long-running process at start). */
-  warm(): void {
-    for (const lane of this.lanes.slice(1)) lane.warm(keys.cjkVectorsPrefix(''));
+  /** Loads the models of the lazy lanes some team already uses (a long-running process, at start). */
+  async warm(): Promise<void> {
+    await Promise.all(this.lanes.slice(1).map((lane) => lane.warm()));
   }
 
   async close(): Promise<void> {
