@@ -425,15 +425,7 @@ export class Hnsw {
         }
         for (let d = first; d >= 0; d = this.dupNext[d] as number) keep(d, this.src.dot(d, -1));
       }
-      count = found.size;
-      if (this.outRows.length < count) {
-        this.outRows = new Int32Array(count * 2);
-        this.outSims = new Float64Array(count * 2);
-      }
-      for (let i = count - 1; i >= 0; i--) {
-        this.outSims[i] = found.peekKey();
-        this.outRows[i] = found.pop();
-      }
+      count = this.drain(found);
     }
     count = Math.min(count, want);
     return { rows: this.outRows.subarray(0, count), sims: this.outSims.subarray(0, count), count };
@@ -498,6 +490,20 @@ export class Hnsw {
     return cur;
   }
 
+  /** Empties a min-heap of (similarity, row) into outRows/outSims, best first; returns how many. */
+  private drain(found: typeof this.found): number {
+    const count = found.size;
+    if (this.outRows.length < count) {
+      this.outRows = new Int32Array(count * 2);
+      this.outSims = new Float64Array(count * 2);
+    }
+    for (let i = count - 1; i >= 0; i--) {
+      this.outSims[i] = found.peekKey();
+      this.outRows[i] = found.pop();
+    }
+    return count;
+  }
+
   /** Beam search on one layer (Algorithm 2); leaves the results best first in outRows/outSims, returns how many. */
   private searchLayer(q: number, ep: number, epSim: number, ef: number, level: number): number {
     const links = level === 0 ? this.links0 : this.upper;
@@ -533,16 +539,7 @@ export class Hnsw {
         }
       }
     }
-    const count = found.size;
-    if (this.outRows.length < count) {
-      this.outRows = new Int32Array(count * 2);
-      this.outSims = new Float64Array(count * 2);
-    }
-    for (let i = count - 1; i >= 0; i--) {
-      this.outSims[i] = found.peekKey();
-      this.outRows[i] = found.pop();
-    }
-    return count;
+    return this.drain(found);
   }
 
   /**
