@@ -117,6 +117,7 @@ function fmtDuration(ms: number): string {
 
 export function formatReport(r: StatsReport): string {
   const pct = (n: number) => (r.lookups === 0 ? '-' : `${((100 * n) / r.lookups).toFixed(1)}%`);
+  const delivery = deliverySummary(r);
   const lines = [
     `kvcache stats for team "${r.tenant}" since ${r.since}`,
     '',
@@ -141,7 +142,7 @@ export function formatReport(r: StatsReport): string {
             `lost: ${r.outages.lostUnanswered} unanswered-log lines, ${r.outages.lostReviews} review items`,
         ]
       : []),
-    ...(deliverySummary(r) ? [`slack failures   ${deliverySummary(r)}`] : []),
+    ...(delivery ? [`slack failures   ${delivery}`] : []),
     '',
     'top questions',
     ...(r.topQuestions.length === 0 ? ['  (none yet)'] : r.topQuestions.map((q, i) => `  ${String(i + 1).padStart(2)}. ${q.question}  ×${q.count} (${q.lastOutcome})`)),
