@@ -11,14 +11,15 @@
  *      false-hit rate (this favours the baseline: its threshold is picked on test, ours is not).
  *
  * Latency (1k/10k/100k indexed vectors, one core) is measured by bench/semantic-latency.ts, started from here.
- * Writes bench/results/semantic.json and semantic.png (hit rate against false-hit rate).
+ * Writes bench/results/semantic.json and semantic-<data set>.png (hit rate against false-hit rate: the new rule,
+ * the older one and one global threshold).
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fitThresholds, leaveOneOutSamples, sampleOf, type CalibrationSample } from '../src/semantic/calibrate';
 import { VectorIndex, type Neighbour } from '../src/semantic/index';
-import { decide, type Thresholds } from '../src/semantic/policy';
+import { decide, SEARCH_K, type Thresholds } from '../src/semantic/policy';
 import { projectRoot } from '../src/paths';
 import { loadFaqFiles } from '../src/faq/parse';
 import { cjkShare } from '../src/semantic/script';
@@ -27,7 +28,7 @@ import { cachedEmbedder, type CachedEmbedder } from './embed-cache';
 import { writeChart } from './plot';
 import { atecSets } from './atec';
 
-const flags = parseFlags(process.argv.slice(2), { data: 'value', tiers: 'value', target: 'value', confidence: 'value', seed: 'value', 'calibration-per-intent': 'value', 'skip-latency': 'bool', 'latency-sizes': 'value', model: 'value', datasets: 'value', 'atec-separation': 'value', 'faq-calibration': 'bool' });
+const flags = parseFlags(process.argv.slice(2), { data: 'value', tiers: 'value', target: 'value', confidence: 'value', seed: 'value', 'calibration-per-intent': 'value', 'skip-latency': 'bool', 'latency-sizes': 'value', model: 'value', datasets: 'value', 'atec-separation': 'value', 'faq-calibration': 'bool', 'certify-share': 'value' });
 /** Data sets to run, by the start of their name (e.g. `--datasets BANKING77,ATEC`); default all. */
 const ONLY = (flags.get('datasets') ?? '').split(',').map((x) => x.trim().toLowerCase()).filter(Boolean);
 const DATA = path.resolve(flags.get('data') ?? path.join(projectRoot(), '..', 'shared', 'data'));
@@ -41,10 +42,14 @@ const CONFIDENCE = Number(flags.get('confidence') ?? '0.9');
  * is optimistic (BANKING77, N = 20: certified 1%, realised 1.01%).
  */
 const FAQ_LOO = flags.has('faq-calibration');
+/** Share of the labelled calibration questions that certify the bar (the rest train the model). */
+const CERTIFY_SHARE = Number(flags.get('certify-share') ?? '0.5');
 const SEED = Number(flags.get('seed') ?? '77');
 const CAL_PER_INTENT = Number(flags.get('calibration-per-intent') ?? '40');
 const OUT = path.join(projectRoot(), 'bench', 'results');
+/** The English lane's model; Chinese sets run with the CJK lane's, as the product routes them (`--model` forces one). */
 const MODEL = flags.get('model') ?? 'all-MiniLM-L6-v2';
+const CJK_MODEL = flags.get('model') ?? 'multilingual-e5-small';
 
 function read(rel: string): string {
   const p = path.join(DATA, rel);
@@ -85,6 +90,8 @@ interface Dataset {
   calibrateFromPool: boolean;
   /** The intent's name is the entry's question (English sets); false: the phrasings alone (ATEC). */
   named: boolean;
+  /** The embedding model the product would use for it. */
+  model: string;
   test: { inScope: Labelled[]; idOos: string[]; ood: string[] };
 }
 
@@ -107,6 +114,7 @@ function datasets(): Dataset[] {
       calibration: ood.valid.map((text) => ({ text, label: null })),
       calibrateFromPool: true,
       named: true,
+      model: MODEL,
       test: { inScope: shuffled(banking77(DATA, 'test'), SEED), idOos: [], ood: shuffled(ood.test, SEED) },
     },
     {
@@ -119,24 +127,28 @@ function datasets(): Dataset[] {
       ],
       calibrateFromPool: false,
       named: true,
+      model: MODEL,
       test: {
         inScope: shuffled(banking77(DATA, 'test', inScope), SEED),
         idOos: shuffled(lines('banking77-oos/id-oos/test.seq.in'), SEED),
         ood: shuffled(ood.test, SEED),
       },
     },
-    // A second domain, so that nothing here is tuned to banking: a home assistant's 64 intents, with the same
-    // out-of-domain questions as out-of-scope probes.
+    // A second domain, so that nothing here is tuned to banking: a home assistant's 64 intents. Without
+    // out-of-scope probes: BANKING77-OOS's out-of-domain questions are out of *banking*, and many are in scope
+    // for an assistant ("today's most read stories from the new york times", "what's the weather"), so a
+    // right answer to them would be counted wrong.
     (() => {
       const hwu = (split: string) => readPaired(path.join(DATA, `hwu64/${split}/seq.in`), path.join(DATA, `hwu64/${split}/label`));
       read('hwu64/train/seq.in');
       return {
         name: 'HWU64 (64 intents)',
         pool: byIntent(hwu('train'), SEED),
-        calibration: [...hwu('valid'), ...ood.valid.map((text) => ({ text, label: null }))],
+        calibration: hwu('valid'),
         calibrateFromPool: false,
         named: true,
-        test: { inScope: shuffled(hwu('test'), SEED), idOos: [], ood: shuffled(ood.test, SEED) },
+        model: MODEL,
+        test: { inScope: shuffled(hwu('test'), SEED), idOos: [], ood: [] },
       };
     })(),
     // Chinese customer service: clusters of ATEC's positive pairs (bench/atec.ts), its negatives as probes.
@@ -148,6 +160,7 @@ function datasets(): Dataset[] {
         calibration: a.calibration,
         calibrateFromPool: false,
         named: false,
+        model: CJK_MODEL,
         test: { inScope: a.test.inScope, idOos: a.test.outOfScope, ood: [] },
       };
     })(),
@@ -215,21 +228,32 @@ async function runTier(ds: Dataset, n: number, emb: CachedEmbedder) {
     if (ds.calibrateFromPool) for (const q of qs.slice(n, n + CAL_PER_INTENT)) calibration.push({ text: q, label: intent });
   }
   const idOf = (i: number) => index.entries[i]?.id ?? '';
-  const search = async (text: string) => index.search((await emb.embed([text]))[0] as Float32Array, 4);
+  const search = async (text: string) => index.search((await emb.embed([text]))[0] as Float32Array, SEARCH_K);
 
-  // As `kvcache calibrate` does by default: the FAQ's own phrasings, each left out in turn, and the labelled questions.
-  const samples: CalibrationSample[] = FAQ_LOO ? leaveOneOutSamples(index, 4) : [];
-  for (const c of calibration) {
-    const smp = sampleOf(c.label, await search(c.text), idOf);
-    if (smp) samples.push(smp);
+  // As `kvcache calibrate` does by default: the FAQ's own phrasings, each left out in turn, and the labelled
+  // questions; once for the rule with the team classifier, once for the older rule (nearest phrasing only).
+  const samples: CalibrationSample[] = [];
+  const samplesOld: CalibrationSample[] = [];
+  if (FAQ_LOO) {
+    samples.push(...leaveOneOutSamples(index, SEARCH_K));
+    samplesOld.push(...leaveOneOutSamples(index, SEARCH_K, false));
   }
-  const fit = fitThresholds(samples, { target: TARGET, delta: 1 - CONFIDENCE });
+  for (const c of calibration) {
+    const found = await search(c.text);
+    const smp = sampleOf(c.label, found, idOf);
+    const old = sampleOf(c.label, found, idOf, false);
+    if (smp) samples.push(smp);
+    if (old) samplesOld.push(old);
+  }
+  const fit = fitThresholds(samples, { target: TARGET, delta: 1 - CONFIDENCE, certifyShare: CERTIFY_SHARE });
   const th: Thresholds = { ...fit.thresholds, model: emb.name, calibratedAt: 0 };
+  const fitOld = fitThresholds(samplesOld, { target: TARGET, delta: 1 - CONFIDENCE, certifyShare: CERTIFY_SHARE });
+  const thOld: Thresholds = { ...fitOld.thresholds, model: emb.name, calibratedAt: 0 };
   // The honest single-threshold baseline: one global cosine cut chosen on the same calibration questions.
   const globalCal = (() => {
     let best = 1;
     for (let t = 1; t >= 0.2; t -= 0.005) {
-      const hits = samples.filter((s) => s.f.similarity >= t);
+      const hits = samplesOld.filter((s) => s.f.similarity >= t);
       const wrong = hits.filter((s) => s.label !== s.nearest).length;
       if (hits.length > 0 && wrong / hits.length > TARGET) break;
       best = t;
@@ -249,28 +273,38 @@ async function runTier(ds: Dataset, n: number, emb: CachedEmbedder) {
   emb.save();
 
   const ours = rates(scored, (s) => decide(s.n, idOf, th)?.decision === 'hit');
+  const old = rates(scored, (s) => decide(s.n, idOf, thOld)?.decision === 'hit');
   // The promise made on the calibration questions, and what it came to on the test split.
-  const promise = {
+  const promiseOf = (f: typeof fit, r: Rates) => ({
     target: TARGET,
     confidence: CONFIDENCE,
-    certified: fit.bound.certified,
-    outOfScopeCertified: fit.bound.outOfScopeCertified,
-    calibrationHits: fit.bound.hits,
-    calibrationWrong: fit.bound.wrong,
-    wrongShareUpper: fit.bound.wrongShareUpper,
-    realisedWrongShare: ours.falseHitRate,
-    held: ours.falseHitRate <= TARGET && (!fit.bound.outOfScopeCertified || (ours.oodHitRate <= TARGET && (ours.idOosHitRate ?? 0) <= TARGET)),
-  };
+    certified: f.bound.certified,
+    outOfScopeCertified: f.bound.outOfScopeCertified,
+    calibrationHits: f.bound.hits,
+    calibrationWrong: f.bound.wrong,
+    wrongShareUpper: f.bound.wrongShareUpper,
+    realisedWrongShare: r.falseHitRate,
+    realisedOosHitRate: Math.max(r.oodHitRate, r.idOosHitRate ?? 0),
+    held: r.falseHitRate <= TARGET && (!f.bound.outOfScopeCertified || (r.oodHitRate <= TARGET && (r.idOosHitRate ?? 0) <= TARGET)),
+  });
+  const promise = promiseOf(fit, ours);
   const suggestRate = scored.filter((s) => s.kind === 'in' && decide(s.n, idOf, th)?.decision === 'suggest').length / Math.max(1, ds.test.inScope.length);
-  const oursCurve: Array<{ shift: number } & Rates> = [];
-  // The curve moves the confidence bar in logit units, from very lax to very strict.
-  for (let shift = -8; shift <= 4 + 1e-9; shift += 0.25) oursCurve.push({ shift: round(shift, 2), ...rates(scored, (s) => decide(s.n, idOf, th, shift)?.decision === 'hit') });
+  // The curves move the confidence bar in logit units, from very lax to very strict.
+  const curveOf = (t: Thresholds) => {
+    const out: Array<{ shift: number } & Rates> = [];
+    for (let shift = -8; shift <= 6 + 1e-9; shift += 0.25) out.push({ shift: round(shift, 2), ...rates(scored, (s) => decide(s.n, idOf, t, shift)?.decision === 'hit') });
+    return out;
+  };
+  const oursCurve = curveOf(th);
+  const oldCurve = curveOf(thOld);
   const globalCurve: Array<{ threshold: number } & Rates> = [];
   for (let t = 0.2; t <= 1 + 1e-9; t += 0.005) globalCurve.push({ threshold: round(t, 3), ...rates(scored, (s) => s.similarity >= t) });
   // Baseline at equal false-hit rate: the most hits a global threshold gets without more wrong hits (by share).
   const eligible = globalCurve.filter((g) => g.falseHitRate <= ours.falseHitRate && g.hits > 0);
   const globalEqual = eligible.sort((a, b) => b.hitRate - a.hitRate)[0] ?? null;
   const globalCalibrated = { threshold: globalCal, ...rates(scored, (s) => s.similarity >= globalCal) };
+  // What the ranking allows, whatever the bar: the most hits at a wrong share <= target on test (an oracle bar).
+  const bestAt = (curve: Rates[]) => curve.filter((c) => c.falseHitRate <= TARGET && c.hits > 0).reduce((m, c) => Math.max(m, c.hitRate), 0);
   return {
     dataset: ds.name,
     n,
@@ -278,11 +312,14 @@ async function runTier(ds: Dataset, n: number, emb: CachedEmbedder) {
     vectors: index.size,
     calibration: { questions: samples.length, outOfScope: samples.filter((s) => s.label === null).length, ...fit.thresholds.fit, minConfidence: th.minConfidence, weights: th.weights, entriesWithOffset: Object.keys(th.perEntry).length },
     test: { inScope: ds.test.inScope.length, idOos: ds.test.idOos.length, ood: ds.test.ood.length },
+    classifier: { temperature: index.classifier().temperature, fittedOn: index.classifier().fittedOn, fitMs: round(index.classifier().fitMs, 1) },
     ours: { ...ours, suggestRate },
     promise,
+    oldRule: { ...old, promise: promiseOf(fitOld, old) },
+    oracleAtTarget: { ours: bestAt(oursCurve), oldRule: bestAt(oldCurve), global: bestAt(globalCurve) },
     globalAtEqualFalseHitRate: globalEqual,
     globalCalibrated,
-    curves: { ours: oursCurve, global: globalCurve },
+    curves: { ours: oursCurve, oldRule: oldCurve, global: globalCurve },
   };
 }
 
@@ -349,20 +386,31 @@ const pct = (x: number | null | undefined, d = 1) => (x === null || x === undefi
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const emb = await cachedEmbedder(MODEL);
-  const results = [];
+  const embedders = new Map<string, CachedEmbedder>();
+  const embedderFor = async (model: string) => {
+    let e = embedders.get(model);
+    if (!e) embedders.set(model, (e = await cachedEmbedder(model)));
+    return e;
+  };
+  const emb = await embedderFor(MODEL);
+  const results: Array<Awaited<ReturnType<typeof runTier>>> = [];
   for (const ds of datasets().filter((d) => ONLY.length === 0 || ONLY.some((o) => d.name.toLowerCase().startsWith(o)))) {
     // ATEC's entries have the phrasings their cluster has (1 to 11): one run.
     for (const n of ds.named ? TIERS : [Math.max(...TIERS)]) {
-      const r = await runTier(ds, n, emb);
+      const dsEmb = await embedderFor(ds.model);
+      const r = await runTier(ds, n, dsEmb);
       results.push(r);
-      process.stderr.write(`bench:semantic: ${ds.name} N=${n} done (${emb.computed()} texts embedded so far, ${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
+      process.stderr.write(`bench:semantic: ${ds.name} N=${n} done with ${ds.model} (${dsEmb.computed()} texts embedded so far, ${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
     }
   }
   const zh = await chinese(emb);
-  emb.save();
-  await emb.close();
+  for (const e of embedders.values()) {
+    e.save();
+    await e.close();
+  }
 
+  const promiseText = (p: (typeof results)[number]['promise']) =>
+    p.certified ? `<= ${pct(TARGET, 1)}${p.outOfScopeCertified ? ' (+OOS)' : ''}: ${p.held ? 'held' : 'VIOLATED'}` : 'not certified';
   const rows = results.map((r) => [
     r.dataset.split(' ')[0] ?? '',
     String(r.n),
@@ -372,52 +420,62 @@ async function main(): Promise<void> {
     pct(r.ours.idOosHitRate, 2),
     pct(r.ours.oodHitRate, 2),
     pct(r.ours.suggestRate),
+    promiseText(r.promise),
+    `${pct(r.oldRule.hitRate)} / ${pct(r.oldRule.falseHitRate, 2)}`,
     r.globalAtEqualFalseHitRate ? `${pct(r.globalAtEqualFalseHitRate.hitRate)} @${r.globalAtEqualFalseHitRate.threshold}` : 'none',
     `${pct(r.globalCalibrated.hitRate)} / ${pct(r.globalCalibrated.falseHitRate, 2)} @${r.globalCalibrated.threshold}`,
-    r.promise.certified ? `<= ${pct(TARGET, 1)}${r.promise.outOfScopeCertified ? ' (+OOS)' : ''}: ${r.promise.held ? 'held' : 'VIOLATED'}` : 'not certified',
+    `${pct(r.oracleAtTarget.ours)} / ${pct(r.oracleAtTarget.oldRule)} / ${pct(r.oracleAtTarget.global)}`,
   ]);
   process.stdout.write(`\nSemantic layer on test splits (calibrated on train/valid only, target ${TARGET} certified with ${CONFIDENCE} confidence); seed ${SEED}\n`);
   process.stdout.write(
-    `${table(['dataset', '>N', '>vectors', '>hit rate', '>false hits', '>ID-OOS hit', '>OOD hit', '>did-you-mean', '>global @ same FHR', '>global calibrated (hit / FHR)', `promise (${pct(CONFIDENCE, 0)} conf.)`], rows)}\n`,
+    `${table(['dataset', '>N', '>vectors', '>hit rate', '>false hits', '>ID-OOS hit', '>OOD hit', '>did-you-mean', `promise (${pct(CONFIDENCE, 0)} conf.)`, '>older rule (hit / FHR)', '>global @ same FHR', '>global calibrated (hit / FHR)', `>best at ${pct(TARGET, 0)} on test: new / older / global`], rows)}\n`,
   );
+  process.stdout.write('(the last column moves each bar on the test split itself: what the ranking allows, not what calibration achieves)\n');
 
-  const main10 = results.find((r) => r.n === 10 && r.dataset.startsWith('BANKING77 ')) ?? results[0];
-  const oos10 = results.find((r) => r.n === 10 && r.dataset.startsWith('BANKING77-OOS')) ?? results[0];
-  if (main10 && oos10) {
-    const ok = (b: boolean) => (b ? 'PASS' : 'FAIL');
-    const beat = main10.globalAtEqualFalseHitRate === null || main10.ours.hitRate > main10.globalAtEqualFalseHitRate.hitRate;
-    process.stdout.write(
-      `\nTargets (N=10): false hits ${pct(main10.ours.falseHitRate, 2)} <= 1% ${ok(main10.ours.falseHitRate <= 0.01)}; ` +
-        `beats one global threshold at equal false-hit rate ${ok(beat)}; ` +
-        `ID-OOS ${pct(oos10.ours.idOosHitRate, 2)} <= 1% ${ok((oos10.ours.idOosHitRate ?? 0) <= 0.01)}; ` +
-        `OOD-OOS ${pct(oos10.ours.oodHitRate, 2)} <= 1% ${ok(oos10.ours.oodHitRate <= 0.01)}\n`,
-    );
-    const series = (r: typeof main10, colors: [string, string]) => [
-      {
-        name: 'calibrated (per-entry offsets + margin), bar moved',
-        color: colors[0],
-        // In the order the bar moves (the false-hit rate is not monotonic in it at this scale).
-        points: r.curves.ours.map((c) => [c.falseHitRate, c.hitRate] as [number, number]),
-        marks: [{ at: [r.ours.falseHitRate, r.ours.hitRate] as [number, number], label: `as calibrated ${pct(r.ours.hitRate)}` }],
-      },
-      {
-        name: 'one global cosine threshold, moved',
-        color: colors[1],
-        points: r.curves.global.map((c) => [c.falseHitRate, c.hitRate] as [number, number]),
-        marks: r.globalAtEqualFalseHitRate ? [{ at: [r.globalAtEqualFalseHitRate.falseHitRate, r.globalAtEqualFalseHitRate.hitRate] as [number, number], label: `same FHR ${pct(r.globalAtEqualFalseHitRate.hitRate)}` }] : [],
-      },
-    ];
-    writeChart(path.join(OUT, 'semantic'), {
-      title: 'BANKING77 test, N = 10 alternates per intent: hit rate vs false-hit rate',
+  // The issue's targets, at N = 10 (ATEC: its clusters' own phrasings).
+  const at = (prefix: string, n: number | null) => results.find((r) => r.dataset.startsWith(prefix) && (n === null || r.n === n));
+  const ok = (b: boolean) => (b ? 'PASS' : 'FAIL');
+  const checks: string[] = [];
+  for (const [prefix, label] of [['BANKING77 ', 'BANKING77'], ['HWU64', 'HWU64']] as const) {
+    const r = at(prefix, 10);
+    if (r) checks.push(`${label} hit rate ${pct(r.ours.hitRate)} >= 60% with false hits ${pct(r.ours.falseHitRate, 2)} <= 1%: ${ok(r.ours.hitRate >= 0.6 && r.ours.falseHitRate <= 0.01)}`);
+  }
+  const oos = at('BANKING77-OOS', 10);
+  if (oos) checks.push(`BANKING77-OOS out-of-scope hits: in-domain ${pct(oos.ours.idOosHitRate, 2)}, out-of-domain ${pct(oos.ours.oodHitRate, 2)} <= 1%: ${ok((oos.ours.idOosHitRate ?? 0) <= 0.01 && oos.ours.oodHitRate <= 0.01)}`);
+  const zhRun = at('ATEC', null);
+  if (zhRun) checks.push(`ATEC hit rate ${pct(zhRun.ours.hitRate)} >= 30% with false hits ${pct(zhRun.ours.falseHitRate, 2)} <= 3%: ${ok(zhRun.ours.hitRate >= 0.3 && zhRun.ours.falseHitRate <= 0.03)}`);
+  const violated = results.filter((r) => r.promise.certified && !r.promise.held).map((r) => `${r.dataset.split(' ')[0]} N=${r.n}`);
+  checks.push(`every certified promise held on test: ${violated.length === 0 ? 'PASS' : `FAIL (${violated.join(', ')})`}`);
+  process.stdout.write(`\nTargets (N=10):\n${checks.map((c) => `  ${c}`).join('\n')}\n`);
+
+  // One chart per data set: the new rule, the older one and one global threshold, each bar moved.
+  const charts: string[] = [];
+  for (const r of results.filter((x) => x.n === 10 || !datasets().find((d) => d.name === x.dataset)?.named)) {
+    const slug = (r.dataset.split(' ')[0] ?? 'set').toLowerCase();
+    const curve = (name: string, color: string, pts: Rates[], mark?: { r: Rates; label: string }) => ({
+      name,
+      color,
+      // In the order the bar moves (the false-hit rate is not monotonic in it at this scale).
+      points: pts.map((c) => [c.falseHitRate, c.hitRate] as [number, number]),
+      marks: mark ? [{ at: [mark.r.falseHitRate, mark.r.hitRate] as [number, number], label: mark.label }] : [],
+    });
+    const file = path.join(OUT, `semantic-${slug}`);
+    writeChart(file, {
+      title: `${r.dataset} test, N = ${r.n}: hit rate vs false-hit rate`,
       xLabel: 'false hits (share of hits)',
       yLabel: 'hit rate (share of in-scope test queries)',
       xMax: 0.05,
       yMax: 1,
-      series: series(main10, ['#1f77b4', '#d62728']),
-      vlines: [{ x: 0.01, label: '1% target' }],
+      series: [
+        curve('team classifier + calibrated confidence (new rule)', '#1f77b4', r.curves.ours, { r: r.ours, label: `as calibrated ${pct(r.ours.hitRate)}` }),
+        curve('nearest phrasing + calibrated confidence (older rule)', '#2ca02c', r.curves.oldRule, { r: r.oldRule, label: `older ${pct(r.oldRule.hitRate)}` }),
+        curve('one global cosine threshold', '#d62728', r.curves.global, r.globalAtEqualFalseHitRate ? { r: r.globalAtEqualFalseHitRate, label: `same FHR ${pct(r.globalAtEqualFalseHitRate.hitRate)}` } : undefined),
+      ],
+      vlines: [{ x: TARGET, label: `${pct(TARGET, 0)} target` }],
       xFormat: (x) => `${(100 * x).toFixed(0)}%`,
       yFormat: (y) => `${(100 * y).toFixed(0)}%`,
     });
+    charts.push(`${path.relative(process.cwd(), file)}.png`);
   }
 
   process.stdout.write(
@@ -442,7 +500,7 @@ async function main(): Promise<void> {
 
   const file = path.join(OUT, 'semantic.json');
   writeJson(file, { bench: 'semantic', at: new Date().toISOString(), machine: machineInfo(), model: MODEL, seed: SEED, target: TARGET, confidence: CONFIDENCE, results, chinese: zh, latency });
-  process.stdout.write(`\nwrote ${path.relative(process.cwd(), file)} and ${path.relative(process.cwd(), path.join(OUT, 'semantic.png'))} (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
+  process.stdout.write(`\nwrote ${path.relative(process.cwd(), file)} and ${charts.join(', ')} (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
 }
 
 main().catch((err: unknown) => {

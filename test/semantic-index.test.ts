@@ -165,6 +165,9 @@ function referenceSearch(rows: Float32Array[], rowEntry: number[], rowPhrasing: 
   return out;
 }
 
+/** The search's own numbers, without what the classifier adds (checked against a reference in test/semantic-classifier.test.ts). */
+const plain = (found: Neighbour[]) => found.map(({ prototype: _p, prob: _q, ...rest }) => rest);
+
 function flatten(data: Data, upTo = data.entries.length) {
   const rows: Float32Array[] = [];
   const rowEntry: number[] = [];
@@ -246,11 +249,11 @@ describe('VectorIndex: the HNSW graph against the exact scan (30k rows, 384 dims
   test('the exact path gives the pre-graph scan\'s features bit for bit', () => {
     const ref = flatten(data);
     ix.setMode('exact');
-    for (const { q } of queries.slice(0, 40)) expect(ix.search(q, 4)).toEqual(referenceSearch(ref.rows, ref.rowEntry, ref.rowPhrasing, ref.n, q, 4));
+    for (const { q } of queries.slice(0, 40)) expect(plain(ix.search(q, 4))).toEqual(referenceSearch(ref.rows, ref.rowEntry, ref.rowPhrasing, ref.n, q, 4));
     // And the graph's results, where it found the scan's rows, are those same numbers.
     ix.setMode('approximate');
     const near = queries.filter((x) => x.kind === 'near').slice(0, 40);
-    const same = near.filter(({ q }) => JSON.stringify(ix.search(q, 4)) === JSON.stringify(referenceSearch(ref.rows, ref.rowEntry, ref.rowPhrasing, ref.n, q, 4)));
+    const same = near.filter(({ q }) => JSON.stringify(plain(ix.search(q, 4))) === JSON.stringify(referenceSearch(ref.rows, ref.rowEntry, ref.rowPhrasing, ref.n, q, 4)));
     expect(same.length).toBeGreaterThanOrEqual(near.length - 1);
   });
 });
@@ -270,7 +273,7 @@ describe('VectorIndex: graph build', () => {
     const first = sliced.search((queries[0] as { q: Float32Array }).q, 4);
     expect(sliced.approximate).toBe(false);
     const ref = flatten(data);
-    expect(first).toEqual(referenceSearch(ref.rows, ref.rowEntry, ref.rowPhrasing, ref.n, (queries[0] as { q: Float32Array }).q, 4));
+    expect(plain(first)).toEqual(referenceSearch(ref.rows, ref.rowEntry, ref.rowPhrasing, ref.n, (queries[0] as { q: Float32Array }).q, 4));
     expect(await untilApproximate(sliced, 15_000)).toBe(true);
     expect(results(sliced)).toEqual(want);
 
@@ -287,7 +290,7 @@ describe('VectorIndex: graph build', () => {
   test('small indexes stay exact: below the threshold auto never builds a graph', () => {
     const small = indexOf(data, {}, 300); // ~3k rows, under APPROXIMATE_FROM
     const ref = flatten(data, 300);
-    for (const { q } of queries.slice(0, 20)) expect(small.search(q, 3)).toEqual(referenceSearch(ref.rows, ref.rowEntry, ref.rowPhrasing, ref.n, q, 3));
+    for (const { q } of queries.slice(0, 20)) expect(plain(small.search(q, 3))).toEqual(referenceSearch(ref.rows, ref.rowEntry, ref.rowPhrasing, ref.n, q, 3));
     expect(small.approximate).toBe(false);
     expect(small.graphStats).toBeNull();
     // Forced exact above the threshold: no graph either.

@@ -52,6 +52,8 @@ export interface SemanticScore {
   /** Calibrated probability that the nearest entry is the right one, and the bar it had to clear. */
   confidence: number;
   requiredConfidence: number;
+  /** The team classifier's probability of the entry among the nearest ones (null under the older rule). */
+  probability: number | null;
   decision: 'hit' | 'suggest' | 'miss';
   /**
    * The promise behind the bar: at most `target` of hits wrong, with confidence 1 − delta, certified on the

@@ -10,7 +10,7 @@
  * better than it is; the certification matters because the lowest bar that merely *looks* within the target
  * on the calibration questions overshoots it on new ones about half the time.
  */
-import { features, logit, type Thresholds, type Weights } from './policy';
+import { featuresAt, logit, pickOf, type Features, type Thresholds, type Weights } from './policy';
 import type { Neighbour, VectorIndex } from './index';
 import { seededRandom } from '../random';
 import { certifyBar, type BoundResult } from './bound';
@@ -18,15 +18,20 @@ import { certifyBar, type BoundResult } from './bound';
 export interface CalibrationSample {
   /** The entry that answers it, or null for an out-of-scope question (any hit is wrong). */
   label: string | null;
-  /** Nearest entry and what the search measured about it. */
+  /** The entry the rule would answer with and what the search and the classifier measured about it. */
   nearest: string;
-  f: ReturnType<typeof features>;
+  f: Features;
+  /** The same search under the older rule (nearest phrasing, four features): calibration keeps the better rule. */
+  plain?: { nearest: string; f: Features };
 }
 
-export function sampleOf(label: string | null, found: Neighbour[], idOf: (entry: number) => string): CalibrationSample | null {
-  const first = found[0];
-  if (!first) return null;
-  return { label, nearest: idOf(first.entry), f: features(first, found[1]) };
+/** `classifier` false: the older rule only (the nearest phrasing's entry, four features). */
+export function sampleOf(label: string | null, found: Neighbour[], idOf: (entry: number) => string, classifier = true): CalibrationSample | null {
+  if (found.length === 0) return null;
+  const at = pickOf(found, classifier);
+  const s: CalibrationSample = { label, nearest: idOf((found[at] as Neighbour).entry), f: featuresAt(found, at, classifier) };
+  if (classifier) s.plain = { nearest: idOf((found[0] as Neighbour).entry), f: featuresAt(found, 0, false) };
+  return s;
 }
 
 /**
@@ -34,7 +39,7 @@ export function sampleOf(label: string | null, found: Neighbour[], idOf: (entry:
  * the index (leave-one-out), labelled with its entry. Bounded in work (about 2·10⁹ multiply-adds, a few seconds
  * on one core): every phrasing of a small FAQ, an even sample of a large one.
  */
-export function leaveOneOutSamples(index: VectorIndex, k: number): CalibrationSample[] {
+export function leaveOneOutSamples(index: VectorIndex, k: number, classifier = true): CalibrationSample[] {
   const idOf = (i: number) => index.entries[i]?.id ?? '';
   const pairs: Array<[number, number]> = [];
   index.entries.forEach((e, i) => {
@@ -46,7 +51,7 @@ export function leaveOneOutSamples(index: VectorIndex, k: number): CalibrationSa
   for (let j = 0; j < pairs.length; j += stride) {
     const [entry, phrasing] = pairs[Math.floor(j)] as [number, number];
     const found = index.searchWithout(entry, phrasing, k);
-    const s = found ? sampleOf(idOf(entry), found, idOf) : null;
+    const s = found ? sampleOf(idOf(entry), found, idOf, classifier) : null;
     if (s) out.push(s);
   }
   return out;
@@ -78,7 +83,11 @@ export interface FitResult {
 
 const MIN_SIMILARITY = 0.5;
 const MIN_MARGIN = 0.02;
-const KEYS = ['similarity', 'margin', 'top3', 'votes'] as const;
+const BASE_KEYS = ['similarity', 'margin', 'top3', 'votes'] as const;
+const CLASSIFIER_KEYS = [...BASE_KEYS, 'prob', 'probMargin'] as const;
+type Key = (typeof CLASSIFIER_KEYS)[number];
+/** The classifier's features are used when every sample has them (samples of the older rule have not). */
+const keysOf = (samples: CalibrationSample[]): readonly Key[] => (samples.length > 0 && samples.every((s) => s.f.prob !== undefined) ? CLASSIFIER_KEYS : BASE_KEYS);
 
 interface Model {
   weights: Weights;
@@ -88,32 +97,36 @@ interface Model {
 /** Logistic regression by full-batch gradient descent on standardised features (a few thousand rows). */
 export function fitModel(samples: CalibrationSample[], entryL2 = 10, iterations = 1500): Model {
   const n = samples.length;
-  const mu = KEYS.map((k) => samples.reduce((s, x) => s + x.f[k], 0) / n);
-  const sd = KEYS.map((k, j) => Math.sqrt(samples.reduce((s, x) => s + (x.f[k] - (mu[j] as number)) ** 2, 0) / n) || 1);
-  const z = samples.map((x) => KEYS.map((k, j) => (x.f[k] - (mu[j] as number)) / (sd[j] as number)));
+  const KEYS = keysOf(samples);
+  const K = KEYS.length;
+  const val = (x: CalibrationSample, k: Key) => x.f[k] ?? 0;
+  const mu = KEYS.map((k) => samples.reduce((s, x) => s + val(x, k), 0) / n);
+  const sd = KEYS.map((k, j) => Math.sqrt(samples.reduce((s, x) => s + (val(x, k) - (mu[j] as number)) ** 2, 0) / n) || 1);
+  const z = samples.map((x) => KEYS.map((k, j) => (val(x, k) - (mu[j] as number)) / (sd[j] as number)));
   const y = samples.map((x) => (x.label === x.nearest ? 1 : 0));
   const ids = [...new Set(samples.map((x) => x.nearest))];
   const idx = new Map(ids.map((id, i) => [id, i]));
   const ent = samples.map((x) => idx.get(x.nearest) as number);
-  const w = [0, 0, 0, 0];
+  const w = KEYS.map(() => 0);
   let b = 0;
   const off = new Float64Array(ids.length);
   const count = new Float64Array(ids.length);
   for (const e of ent) count[e] = (count[e] as number) + 1;
   const lr = 0.5;
   for (let it = 0; it < iterations; it++) {
-    const gw = [0, 0, 0, 0];
+    const gw = KEYS.map(() => 0);
     let gb = 0;
     const go = new Float64Array(ids.length);
     for (let i = 0; i < n; i++) {
       const zi = z[i] as number[];
-      const s = b + (w[0] as number) * (zi[0] as number) + (w[1] as number) * (zi[1] as number) + (w[2] as number) * (zi[2] as number) + (w[3] as number) * (zi[3] as number) + (off[ent[i] as number] as number);
+      let s = b + (off[ent[i] as number] as number);
+      for (let j = 0; j < K; j++) s += (w[j] as number) * (zi[j] as number);
       const g = 1 / (1 + Math.exp(-s)) - (y[i] as number);
-      for (let j = 0; j < 4; j++) gw[j] = (gw[j] as number) + g * (zi[j] as number);
+      for (let j = 0; j < K; j++) gw[j] = (gw[j] as number) + g * (zi[j] as number);
       gb += g;
       go[ent[i] as number] = (go[ent[i] as number] as number) + g;
     }
-    for (let j = 0; j < 4; j++) w[j] = (w[j] as number) - lr * (((gw[j] as number) + 0.01 * (w[j] as number)) / n);
+    for (let j = 0; j < K; j++) w[j] = (w[j] as number) - lr * (((gw[j] as number) + 0.01 * (w[j] as number)) / n);
     b -= (lr * gb) / n;
     // Offsets take diagonal Newton steps (curvature at most count/4 + L2), pulled towards 0 by the L2 term.
     for (let e = 0; e < ids.length; e++) off[e] = (off[e] as number) - ((go[e] as number) + entryL2 * (off[e] as number)) / ((count[e] as number) / 4 + entryL2);
@@ -127,7 +140,12 @@ export function fitModel(samples: CalibrationSample[], entryL2 = 10, iterations 
     if (Math.abs(o) > 1e-3) perEntry[id] = Math.round(o * 1e4) / 1e4;
   });
   const r4 = (x: number) => Math.round(x * 1e4) / 1e4;
-  return { weights: { similarity: r4(raw[0] as number), margin: r4(raw[1] as number), top3: r4(raw[2] as number), votes: r4(raw[3] as number), bias: r4(bias) }, perEntry };
+  const weights: Weights = { similarity: r4(raw[0] as number), margin: r4(raw[1] as number), top3: r4(raw[2] as number), votes: r4(raw[3] as number), bias: r4(bias) };
+  if (K > 4) {
+    weights.prob = r4(raw[4] as number);
+    weights.probMargin = r4(raw[5] as number);
+  }
+  return { weights, perEntry };
 }
 
 export function confidence(m: Model, s: CalibrationSample): number {
@@ -135,6 +153,18 @@ export function confidence(m: Model, s: CalibrationSample): number {
 }
 
 const passesFloors = (s: CalibrationSample) => s.f.similarity >= MIN_SIMILARITY && s.f.margin >= MIN_MARGIN;
+
+/** How many samples the model admits, most confident first, before their wrong share exceeds the target. */
+function admittedAt(m: Model, samples: CalibrationSample[], target: number): number {
+  const ranked = samples.filter(passesFloors).map((s) => ({ p: confidence(m, s), wrong: s.label !== s.nearest })).sort((a, b) => b.p - a.p);
+  let wrong = 0;
+  let best = 0;
+  ranked.forEach((r, i) => {
+    if (r.wrong) wrong += 1;
+    if (wrong <= target * (i + 1)) best = i + 1;
+  });
+  return best;
+}
 
 export function fitThresholds(samples: CalibrationSample[], opts: FitOptions): FitResult {
   const right = samples.filter((s) => s.label === s.nearest).length;
@@ -149,9 +179,20 @@ export function fitThresholds(samples: CalibrationSample[], opts: FitOptions): F
   const rand = seededRandom(opts.seed ?? 1234);
   const certifyShare = opts.certifyShare ?? 0.5;
   const inCertify = samples.map(() => rand() < certifyShare);
-  const learn = samples.filter((_, i) => !inCertify[i]);
-  const certify = samples.filter((_, i) => inCertify[i]);
-  const model = fitModel(learn.length > 0 ? learn : samples, opts.entryL2);
+  // Which rule: the classifier's or the older one, chosen on the learning half only (so the certificate, made
+  // on the other half, stays valid): the one that admits more learning questions at the target.
+  const plain = samples.every((s) => s.plain) ? samples.map((s) => ({ label: s.label, ...(s.plain as { nearest: string; f: Features }) })) : null;
+  const split = (all: CalibrationSample[]) => ({ learn: all.filter((_, i) => !inCertify[i]), certify: all.filter((_, i) => inCertify[i]) });
+  let { learn, certify } = split(samples);
+  let model = fitModel(learn.length > 0 ? learn : samples, opts.entryL2);
+  if (plain && learn.length > 0) {
+    const other = split(plain);
+    const otherModel = fitModel(other.learn, opts.entryL2);
+    if (admittedAt(otherModel, other.learn, opts.target) > admittedAt(model, learn, opts.target)) {
+      ({ learn, certify } = other);
+      model = otherModel;
+    }
+  }
   const p = certify.map((s) => confidence(model, s));
   const inScope = certify.filter((s) => s.label !== null).length;
   const oos = certify.length - inScope;
@@ -180,6 +221,7 @@ export function fitThresholds(samples: CalibrationSample[], opts: FitOptions): F
   const bar = chosen.bar;
   return {
     thresholds: {
+      classifier: model.weights.prob !== undefined,
       weights: model.weights,
       perEntry: model.perEntry,
       calibrated: [...new Set(learn.flatMap((s) => (s.label === null ? [s.nearest] : [s.nearest, s.label])))].sort(),

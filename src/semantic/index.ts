@@ -17,6 +17,7 @@
  *   the five nearest rows: on every question near the FAQ in test/semantic-index.test.ts; questions unrelated
  *   to every entry may get other (farther) entries, which the rule misses either way.
  */
+import { PrototypeModel } from './classifier';
 import { DEFAULT_HNSW, Hnsw, QuantRows, type HnswOptions } from './hnsw';
 
 export interface IndexedEntry {
@@ -37,6 +38,10 @@ export interface Neighbour {
   top3: number;
   /** How many of the 5 nearest phrasings overall belong to this entry. */
   votes: number;
+  /** Cosine with the entry's prototype (classifier.ts); filled by search() and searchWithout(). */
+  prototype?: number;
+  /** The team classifier's probability of this entry among the candidates returned. */
+  prob?: number;
 }
 
 const VOTERS = 5;
@@ -100,6 +105,7 @@ export class VectorIndex {
   private graph: Hnsw | null = null;
   private buildMs = 0;
   private buildScheduled = false;
+  private prototypes: PrototypeModel | null = null;
   // Scratch of the graph search: entries seen among the candidates (by tag) and their list.
   private entryTag = new Uint32Array(0);
   private tag = 0;
@@ -173,6 +179,7 @@ export class VectorIndex {
       this.rows += 1;
     });
     this.entryStart[e + 1] = this.rows;
+    this.prototypes = null;
     // The graph, if any, now lacks these rows: the next search completes it (see search()).
   }
 
@@ -206,12 +213,24 @@ export class VectorIndex {
    */
   search(query: Float32Array, k: number): Neighbour[] {
     if (query.length !== this.dims) throw new Error(`query has ${query.length} dimensions, the index ${this.dims}`);
+    let out: Neighbour[] | null = null;
     if (this.wantsGraph()) {
       if (this.searchMode === 'approximate' || this.buildSliceMs <= 0) this.extendGraph(Infinity);
-      if (this.graph && this.graph.size === this.rows) return this.searchGraph(query, k);
-      this.scheduleBuild();
+      if (this.graph && this.graph.size === this.rows) out = this.searchGraph(query, k);
+      else this.scheduleBuild();
     }
-    return this.searchExact(query, k);
+    out ??= this.searchExact(query, k);
+    this.classifier().attach(out, query);
+    return out;
+  }
+
+  /**
+   * The team's classifier over these rows (classifier.ts), fitted on first use after the rows changed; the lane
+   * fits it when it builds the index, so no lookup waits for it.
+   */
+  classifier(): PrototypeModel {
+    this.prototypes ??= PrototypeModel.fit({ dims: this.dims, data: this.data, entryStart: this.entryStart, entries: this.entries.length });
+    return this.prototypes;
   }
 
   /**
@@ -226,7 +245,10 @@ export class VectorIndex {
     let row = -1;
     for (let r = start; r < end && r < this.rows; r++) if (this.rowPhrasing[r] === phrasing) row = r;
     if (row < 0) return null;
-    return this.searchExact(this.data.subarray(row * this.dims, (row + 1) * this.dims), k, row);
+    const q = this.data.subarray(row * this.dims, (row + 1) * this.dims);
+    const out = this.searchExact(q, k, row);
+    this.classifier().attach(out, q, { entry, vector: q });
+    return out;
   }
 
   /** The exact scan: every row (but `exclude`). */

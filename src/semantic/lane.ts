@@ -16,7 +16,7 @@ import type { Logger } from '../logger';
 import type { StoreOp } from '../store/types';
 import { packVectors, unpackVectors, VectorIndex } from './index';
 import { leaveOneOutSamples, sampleOf, type CalibrationSample } from './calibrate';
-import { decide, defaultThresholds, suggestionsFor, type Thresholds } from './policy';
+import { decide, defaultThresholds, pickOf, SEARCH_K, suggestionsFor, type Thresholds } from './policy';
 
 export interface VectorRecord {
   model: string;
@@ -33,7 +33,6 @@ interface Built {
   byId: Map<string, CacheEntry>;
 }
 
-const SEARCH_K = 4;
 const WRITE_BATCH = 200;
 
 export const phrasingsOf = (e: Pick<CacheEntry, 'question' | 'alternates'>) => [e.question, ...e.alternates];
@@ -193,6 +192,8 @@ export class Lane implements SemanticMatcher {
       index.add({ id: e.id, tenant, phrasings: keep.map((j) => phrasings[j] as string) }, keep.map((j) => vectors[j] as Float32Array));
       byId.set(e.id, e);
     });
+    // The team's classifier is fitted now, with the index, so that no lookup waits for it.
+    index.classifier();
     const built: Built = { stamp, index, thresholds, byId };
     this.built.set(tenant, built);
     return built;
@@ -256,7 +257,7 @@ export class Lane implements SemanticMatcher {
     );
     const entryAt = (i: number): CacheEntry | undefined => b.byId.get(idOf(i));
     if (score.decision === 'hit') {
-      const first = found[0];
+      const first = found[pickOf(found, b.thresholds.classifier === true)];
       const entry = first ? entryAt(first.entry) : undefined;
       if (first && entry) {
         const hit: SemanticMatch = { entry, score: score.similarity, matchedQuestion: b.index.entries[first.entry]?.phrasings[first.phrasing] ?? entry.question };

@@ -10,6 +10,7 @@
  * That is vCache's idea (a threshold per entry, learnt from data) in a form that needs few samples per entry.
  */
 import type { SemanticScore } from '../core/types';
+import { score } from './classifier';
 import type { Neighbour } from './index';
 
 export interface Weights {
@@ -17,12 +18,20 @@ export interface Weights {
   margin: number;
   top3: number;
   votes: number;
+  /** The team classifier's probability of the entry, and its lead over the next (absent: the older rule). */
+  prob?: number;
+  probMargin?: number;
   bias: number;
 }
 
 export interface Thresholds {
   /** The embedding model the numbers belong to: thresholds of another model are meaningless. */
   model: string;
+  /**
+   * The entry is the team classifier's pick (classifier.ts) and its probability feeds the confidence; absent
+   * or false (thresholds calibrated before it existed): the nearest phrasing's entry, on the four search features.
+   */
+  classifier?: boolean;
   weights: Weights;
   /** Per-entry offsets added to the logit (negative: the entry needs more evidence). */
   perEntry: Record<string, number>;
@@ -91,50 +100,89 @@ export function defaultThresholds(model: string): Thresholds {
 
 export type Decision = SemanticScore['decision'];
 
+/** Nearest entries a lookup weighs: the classifier's candidates and the margin's rivals. */
+export const SEARCH_K = 5;
 
-export function features(first: Neighbour, second: Neighbour | undefined): { similarity: number; margin: number; top3: number; votes: number } {
-  return { similarity: first.similarity, margin: first.similarity - (second?.similarity ?? 0), top3: first.top3, votes: first.votes / 5 };
+export interface Features {
+  similarity: number;
+  margin: number;
+  top3: number;
+  votes: number;
+  prob?: number;
+  probMargin?: number;
 }
 
-export function logit(w: Weights, f: ReturnType<typeof features>, offset = 0): number {
-  return w.bias + w.similarity * f.similarity + w.margin * f.margin + w.top3 * f.top3 + w.votes * f.votes + offset;
+/** Which candidate the rule answers with: the classifier's most probable entry, or the nearest phrasing's. */
+export function pickOf(neighbours: Neighbour[], classifier: boolean): number {
+  if (!classifier) return 0;
+  let best = 0;
+  neighbours.forEach((n, i) => {
+    if ((n.prob ?? -1) > ((neighbours[best] as Neighbour).prob ?? -1)) best = i;
+  });
+  return best;
+}
+
+/**
+ * What the confidence reads about candidate i: its own numbers and its lead over the best other candidate. Under
+ * the classifier the lead is in the classifier's score (classifier.ts), since its pick need not be the nearest
+ * phrasing's entry; under the older rule, in the nearest phrasing's similarity.
+ */
+export function featuresAt(neighbours: Neighbour[], i: number, classifier: boolean): Features {
+  const c = neighbours[i] as Neighbour;
+  const lead = (n: Neighbour) => (classifier ? score(n.similarity, n.prototype ?? n.similarity) : n.similarity);
+  let other = -Infinity;
+  let otherProb = 0;
+  neighbours.forEach((n, j) => {
+    if (j === i) return;
+    other = Math.max(other, lead(n));
+    otherProb = Math.max(otherProb, n.prob ?? 0);
+  });
+  const f: Features = { similarity: c.similarity, margin: lead(c) - (other === -Infinity ? 0 : other), top3: c.top3, votes: c.votes / 5 };
+  if (classifier) {
+    f.prob = c.prob ?? 0;
+    f.probMargin = (c.prob ?? 0) - otherProb;
+  }
+  return f;
+}
+
+export function logit(w: Weights, f: Features, offset = 0): number {
+  return w.bias + w.similarity * f.similarity + w.margin * f.margin + w.top3 * f.top3 + w.votes * f.votes + (w.prob ?? 0) * (f.prob ?? 0) + (w.probMargin ?? 0) * (f.probMargin ?? 0) + offset;
 }
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
-
-export function confidenceOf(th: Thresholds, entryId: string, first: Neighbour, second: Neighbour | undefined): number {
-  return sigmoid(logit(th.weights, features(first, second), th.perEntry[entryId] ?? 0));
-}
 
 export function requiredConfidence(th: Thresholds, entryId: string): number {
   return th.calibrated.includes(entryId) ? th.minConfidence : th.uncalibratedConfidence;
 }
 
 /**
- * Applies the rule to search results (best first). `shift` moves the confidence bar in logit units (the
+ * Applies the rule to search results (nearest first). `shift` moves the confidence bar in logit units (the
  * benchmark's curve); 0 in the product.
  */
 export function decide(neighbours: Neighbour[], idOf: (entry: number) => string, th: Thresholds, shift = 0): SemanticScore | null {
-  const first = neighbours[0];
-  if (!first) return null;
-  const second = neighbours[1];
-  const entryId = idOf(first.entry);
-  const confidence = confidenceOf(th, entryId, first, second);
+  if (neighbours.length === 0) return null;
+  const classifier = th.classifier === true;
+  const at = pickOf(neighbours, classifier);
+  const pick = neighbours[at] as Neighbour;
+  const entryId = idOf(pick.entry);
+  const f = featuresAt(neighbours, at, classifier);
+  const confidence = sigmoid(logit(th.weights, f, th.perEntry[entryId] ?? 0));
   const bar = requiredConfidence(th, entryId);
   const required = shift === 0 ? bar : sigmoid(Math.log(bar / (1 - bar)) + shift);
-  const margin = first.similarity - (second?.similarity ?? 0);
   let decision: Decision = 'miss';
-  if (confidence >= required && first.similarity >= th.minSimilarity && margin >= th.minMargin) decision = 'hit';
+  if (confidence >= required && f.similarity >= th.minSimilarity && f.margin >= th.minMargin) decision = 'hit';
   else if (confidence >= th.suggestConfidence) decision = 'suggest';
   const fit = th.fit;
   const bound = fit && fit.delta !== undefined ? { target: fit.target, delta: fit.delta, certified: fit.certified ?? false, wrongShareUpper: fit.wrongShareUpper ?? null } : null;
-  return { entryId, similarity: first.similarity, secondSimilarity: second?.similarity ?? null, margin, confidence, requiredConfidence: required, decision, bound };
+  const second = neighbours.reduce<number | null>((m, n, j) => (j === at ? m : Math.max(m ?? -Infinity, n.similarity)), null);
+  return { entryId, similarity: f.similarity, secondSimilarity: second, margin: f.margin, confidence, requiredConfidence: required, probability: classifier ? (pick.prob ?? null) : null, decision, bound };
 }
 
 /** Entries to offer as "did you mean": the nearest ones while they stay plausible, best first, at most 3. */
 export function suggestionsFor(neighbours: Neighbour[], idOf: (entry: number) => string, th: Thresholds, max = 3): Neighbour[] {
-  const first = neighbours[0];
+  const at = pickOf(neighbours, th.classifier === true);
+  const first = neighbours[at];
   if (!first) return [];
-  // The first is offered because its confidence cleared suggestConfidence; the others must be near it.
-  return neighbours.filter((n, i) => i === 0 || n.similarity >= first.similarity - 0.08).slice(0, max);
+  // The rule's pick is offered because its confidence cleared suggestConfidence; the others must be near it.
+  return [first, ...neighbours.filter((n, i) => i !== at && n.similarity >= first.similarity - 0.08)].slice(0, max);
 }
