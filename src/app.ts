@@ -22,6 +22,7 @@ import { KvcacheError } from './errors';
 import { loadEmbedder, resolveEmbedModel, type Embedder } from './embed/embedder';
 import { SemanticLayer, type CjkModel } from './semantic/layer';
 import { ReviewQueue } from './semantic/review';
+import { Handoffs } from './handoff/handoffs';
 
 export interface AppDeps {
   clock?: Clock;
@@ -48,6 +49,8 @@ export interface App {
   /** The paraphrase layer, when an embedding model is loaded. */
   semantic: SemanticLayer | null;
   review: ReviewQueue;
+  /** Questions handed to the support team, and their answers (src/handoff/). */
+  handoffs: Handoffs;
   report(tenant: string): Promise<StatsReport>;
   close(): Promise<void>;
 }
@@ -136,6 +139,7 @@ export async function openApp(config: Config, deps: AppDeps = {}): Promise<App> 
       : null;
   hitTimer?.unref();
   let closed = false;
+  const handoffs = new Handoffs({ store, cache, stats, clock, logger, ...(semantic ? { learn: (t: string) => semantic.sync(t).then(() => undefined) } : {}) });
   return {
     config,
     clock,
@@ -147,10 +151,11 @@ export async function openApp(config: Config, deps: AppDeps = {}): Promise<App> 
     health,
     semantic,
     review: new ReviewQueue(cache, clock, semantic),
+    handoffs,
     async report(tenant) {
       await cache.flushHits();
       const doc = await stats.read(tenant);
-      return buildReport(tenant, doc, await cache.counts(tenant), config.missCostMs);
+      return buildReport(tenant, doc, await cache.counts(tenant), config.missCostMs, await handoffs.countOpen(tenant));
     },
     async close() {
       if (closed) return;

@@ -17,7 +17,8 @@ export type ErrorCode =
   | 'BUSY'
   | 'GENERATION_TIMEOUT'
   | 'MODEL_LOAD_FAILED'
-  | 'CALIBRATION_INVALID';
+  | 'CALIBRATION_INVALID'
+  | 'HANDOFF_CLOSED';
 
 export class KvcacheError extends Error {
   constructor(

@@ -89,7 +89,7 @@ describe.each([['memory'], ['sqlite'], ['redis']])('AnswerCache on %s', (kind) =
     }
     const report = await app.report('default');
     expect(report.evictions).toBe(1);
-    expect(report.entries).toEqual({ faq: 2, generated: 3, manual: 0 });
+    expect(report.entries).toEqual({ faq: 2, generated: 3, manual: 0, team: 0 });
   });
 
   test('an expired entry pushed out by capacity is not counted as an eviction', async () => {

@@ -77,7 +77,7 @@ describe.each(backends)('StatsRecorder on %s', (kind, open) => {
     expect(doc.questions.q1?.question).toBe('q1!');
     expect(doc.unanswered.map((u) => u.question)).toEqual(['Q2']);
     expect((await c.read('T2')).outcomes.normalized).toBe(1);
-    const report = buildReport('T1', doc, { faq: 1, generated: 0, manual: 0 }, 2000);
+    const report = buildReport('T1', doc, { faq: 1, generated: 0, manual: 0, team: 0 }, 2000);
     expect(report.hitRate).toBeCloseTo(2 / 3, 3);
     expect(report.timeSavedMs).toBe(Math.round(2 * 2000 - 0.5));
     expect(report.missCostMeasured).toBe(false);
@@ -117,7 +117,7 @@ describe.each(backends)('StatsRecorder on %s', (kind, open) => {
     await b.close();
     const doc = await new StatsRecorder(store, clock, 0).read('T');
     expect(doc.delivery).toEqual({ rate_limited: 1, payload: 2, recovered: 2, channel: 1, undelivered: 1 });
-    const report = buildReport('T', doc, { faq: 0, generated: 0, manual: 0 }, 2000);
+    const report = buildReport('T', doc, { faq: 0, generated: 0, manual: 0, team: 0 }, 2000);
     expect(report.slackDelivery).toEqual({ failures: { rate_limited: 1, payload: 2, channel: 1 }, recovered: 2, undelivered: 1 });
     expect(formatReport(report)).toMatch(/slack failures\s+2 payload, 1 rate_limited, 1 channel; 2 recovered, 1 undelivered/);
   });
@@ -164,7 +164,7 @@ describe.each(backends)('StatsRecorder on %s', (kind, open) => {
     expect(doc.late).toEqual({ flushes: 3, lookups: MAX_UNANSWERED + 6 });
     expect(doc.lost.unanswered).toBe(5);
     expect(doc.unanswered.at(-1)?.question).toBe(`u${MAX_UNANSWERED + 4}`);
-    const report = buildReport('T', doc, { faq: 0, generated: 0, manual: 0 }, 2000);
+    const report = buildReport('T', doc, { faq: 0, generated: 0, manual: 0, team: 0 }, 2000);
     const text = formatReport(report);
     expect(JSON.stringify(statsBlocks(report))).toMatch(/Store outages: 206 lookups counted late after 3 failed writes; lost 5 unanswered-log lines/);
     expect(text).toMatch(/store outages\s+206 lookups written late after 3 failed writes; lost: 5 unanswered-log lines/);

@@ -1,14 +1,15 @@
 // A local stand-in for Slack: the Web API (as @slack/web-api calls it), response_url endpoints and the
 // Socket Mode WebSocket (as @slack/socket-mode 3 talks to it). Real HTTP and WebSocket, nothing mocked.
 // It refuses what Slack refuses, so tests catch payloads that would fail in production: Block Kit limits
-// (block-kit.ts), updates of messages the bot never posted, channels it is not in or that are archived, missing
-// scopes, and response_urls past their five uses or 30 minutes. Rate limits and slow answers come on demand.
+// (block-kit.ts), updates of messages the bot never posted, channels it is not in, archived or deleted, missing
+// scopes, trigger_ids used twice, and response_urls past their five uses or 30 minutes. Rate limits and slow
+// answers come on demand.
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
-import { validateBlocks, validateMessage, type BlockKitProblem } from './block-kit';
+import { validateBlocks, validateMessage, validateModal, validatePlacement, type BlockKitProblem } from './block-kit';
 
 export interface SlackUserSpec { is_admin?: boolean; is_owner?: boolean; is_bot?: boolean; name?: string; real_name?: string }
 /** Defaults: botUserId 'U0BOT', botId 'B0BOT', teamId 'T0001', appId 'A1', botToken 'xoxb-test', appToken 'xapp-test'. */
@@ -17,12 +18,17 @@ export interface SlackApiOptions {
   users?: Record<string, SlackUserSpec>; // the bot user is always known (is_bot: true)
   /** Channels the bot is not a member of: posting or updating there answers not_in_channel. */
   notInChannels?: string[];
-  /** The bot token's scopes. Default DEFAULT_SCOPES (what manifest.yaml asks for). */
+  /** The bot token's scopes. Default DEFAULT_SCOPES. */
   scopes?: string[];
   /** The clock for ApiCall.at and response_url expiry (default Date.now): tests move time without sleeping. */
   now?: () => number;
 }
-export const DEFAULT_SCOPES: readonly string[] = ['app_mentions:read', 'chat:write', 'im:history', 'users:read', 'commands'];
+/** What manifest.yaml asks for, and what the hand-off to the support team needs: conversations.members
+ *  (channels:read, groups:read for private channels) and the message events of the channels it watches (*:history). */
+export const DEFAULT_SCOPES: readonly string[] = [
+  'app_mentions:read', 'chat:write', 'im:history', 'users:read', 'commands',
+  'channels:read', 'groups:read', 'channels:history', 'groups:history',
+];
 /** A message the bot posted with chat.postMessage, as it now reads (chat.update replaces text and blocks). */
 export interface StoredMessage {
   channel: string;
@@ -53,6 +59,8 @@ export interface SocketEnvelope {
   accepts_response_payload?: boolean; retry_attempt?: number; retry_reason?: string;
 }
 export interface SocketAck { envelope_id: string; payload?: Json; at: number }
+/** A modal opened with views.open: its id, and the view as the app sent it. */
+export interface OpenedView { id: string; view: Json }
 
 export interface SlackApi {
   url: string; // 'http://127.0.0.1:<port>/api/' — WebClient's slackApiUrl
@@ -79,10 +87,17 @@ export interface SlackApi {
   /** The bot leaves / the channel is archived: chat.* there answers not_in_channel / is_archived. */
   removeFromChannel(channel: string): void;
   archiveChannel(channel: string): void;
+  /** The channel is deleted: chat.postMessage, chat.update, chat.postEphemeral, chat.getPermalink and
+   *  conversations.members there answer channel_not_found, and the bot's messages in it are gone. */
+  removeChannel(channel: string): void;
+  /** conversations.members of `channel`. Default: every user in options.users, and the bot unless it left (removeFromChannel). */
+  setMembers(channel: string, users: string[]): void;
+  /** The modals opened with views.open, in order (views.publish's home views are not among them). */
+  views(): OpenedView[];
   /** Replaces the bot token's scopes. */
   setScopes(scopes: string[]): void;
-  /** Forgets calls, acks, stored messages, queued failures and stalls, response_url uses; membership, archives and
-   *  scopes go back to what the options said. */
+  /** Forgets calls, acks, stored messages, opened views and used trigger_ids, queued failures and stalls, response_url
+   *  uses; membership, members, archived and removed channels and scopes go back to what the options said. */
   reset(): void;
   socketConnected(timeoutMs?: number): Promise<void>;
   socketDisconnected(timeoutMs?: number): Promise<void>;
@@ -114,9 +129,12 @@ const fail = (error: string): Json => ({ ok: false, error });
 // How Slack reports what is wrong with blocks: the error code, and the details in response_metadata.messages.
 const refuse = (p: BlockKitProblem): Json => ({ ok: false, error: p.error, response_metadata: { messages: [`[ERROR] ${p.detail}`] } });
 
-// The scope each method needs (a bot token without it gets missing_scope). views.publish and auth.test need none.
+// The scope each method needs (a bot token without it gets missing_scope). views.publish, views.open,
+// chat.getPermalink and auth.test need none. conversations.members wants groups:read for a private channel, im:read
+// for a DM: the stand-in does not know channel types and asks channels:read for all.
 const NEEDED_SCOPE: Record<string, string> = {
   'chat.postMessage': 'chat:write', 'chat.update': 'chat:write', 'chat.postEphemeral': 'chat:write', 'users.info': 'users:read',
+  'conversations.members': 'channels:read',
 };
 // A response_url works five times within 30 minutes of its first use, then answers 404 (as Slack documents).
 const RESPONSE_URL_USES = 5;
@@ -149,6 +167,10 @@ export async function startSlackApi(opts: SlackApiOptions = {}): Promise<SlackAp
   const responseUses = new Map<string, { first: number; uses: number }>();
   let notIn = new Set(opts.notInChannels ?? []);
   let archived = new Set<string>();
+  let removed = new Set<string>();
+  const members = new Map<string, string[]>(); // setMembers()
+  const opened: OpenedView[] = []; // views.open
+  const usedTriggers = new Set<string>();
   let scopes = new Set(opts.scopes ?? DEFAULT_SCOPES);
   const tickets = new Set<string>();
   const sockets = new Set<WebSocket>();
@@ -179,7 +201,10 @@ export async function startSlackApi(opts: SlackApiOptions = {}): Promise<SlackAp
   });
   /** Why the bot cannot write in `channel`, if it cannot. */
   const channelError = (channel: string): Json | undefined =>
-    archived.has(channel) ? fail('is_archived') : notIn.has(channel) ? fail('not_in_channel') : undefined;
+    removed.has(channel) ? fail('channel_not_found') : archived.has(channel) ? fail('is_archived') : notIn.has(channel) ? fail('not_in_channel') : undefined;
+  /** A message's blocks: shapes and limits, then placement (no input blocks in messages). */
+  const messageProblem = (a: Json): BlockKitProblem | null => validateMessage(a) ?? validatePlacement(a.blocks, 'message');
+  const viewId = (): string => { seq += 1; return `V${String(seq).padStart(8, '0')}`; };
   const copy = (m: StoredMessage): StoredMessage => ({ ...m, ...(m.blocks !== undefined ? { blocks: [...m.blocks] } : {}) });
   /** A response_url's use: its clock starts on first sight (a post, or responseUrl(id)). */
   const useOf = (id: string): { first: number; uses: number } => {
@@ -195,7 +220,7 @@ export async function startSlackApi(opts: SlackApiOptions = {}): Promise<SlackAp
       if (channel === undefined) return fail('channel_not_found');
       const refused = channelError(channel);
       if (refused !== undefined) return refused;
-      const problem = validateMessage(a);
+      const problem = messageProblem(a);
       if (problem !== null) return refuse(problem);
       const ts = nextTs();
       const thread = str(a.thread_ts);
@@ -216,7 +241,7 @@ export async function startSlackApi(opts: SlackApiOptions = {}): Promise<SlackAp
       if (refused !== undefined) return refused;
       const stored = ts === undefined ? undefined : posted.get(channel)?.get(ts);
       if (stored === undefined || ts === undefined) return fail('message_not_found');
-      const problem = validateMessage(a);
+      const problem = messageProblem(a);
       if (problem !== null) return refuse(problem);
       if (typeof a.text === 'string') stored.text = a.text;
       if (Array.isArray(a.blocks)) stored.blocks = a.blocks as unknown[];
@@ -231,7 +256,7 @@ export async function startSlackApi(opts: SlackApiOptions = {}): Promise<SlackAp
       const refused = channelError(channel);
       if (refused !== undefined) return refused;
       if (str(a.user) === undefined) return fail('user_not_in_channel');
-      const problem = validateMessage(a);
+      const problem = messageProblem(a);
       if (problem !== null) return refuse(problem);
       return { ok: true, message_ts: nextTs() };
     },
@@ -240,12 +265,41 @@ export async function startSlackApi(opts: SlackApiOptions = {}): Promise<SlackAp
       const u = users.get(id);
       return u === undefined ? fail('user_not_found') : { ok: true, user: userObject(id, u) };
     },
+    // Any ts gives a permalink: users' messages are not stored, so the stand-in cannot tell a made-up one.
+    'chat.getPermalink': (a) => {
+      const [channel, ts] = [str(a.channel), str(a.message_ts)];
+      if (channel === undefined || removed.has(channel)) return fail('channel_not_found');
+      if (ts === undefined) return fail('message_not_found');
+      return { ok: true, channel, permalink: `https://kvcache-test.slack.com/archives/${channel}/p${ts.replace('.', '')}` };
+    },
+    // One page: next_cursor is always ''.
+    'conversations.members': (a) => {
+      const channel = str(a.channel);
+      if (channel === undefined || removed.has(channel)) return fail('channel_not_found');
+      const list = members.get(channel) ?? [...users.keys()].filter((id) => id !== botUserId || !notIn.has(channel));
+      return { ok: true, members: [...list], response_metadata: { next_cursor: '' } };
+    },
     'views.publish': (a) => {
       if (str(a.user_id) === undefined || a.view === null || typeof a.view !== 'object') return fail('invalid_arguments');
-      const problem = validateBlocks((a.view as Json).blocks, 'home');
+      const blocks = (a.view as Json).blocks;
+      const problem = validateBlocks(blocks, 'home') ?? validatePlacement(blocks, 'home');
       if (problem !== null) return refuse(problem);
-      seq += 1;
-      return { ok: true, view: { id: `V${String(seq).padStart(8, '0')}`, team_id: teamId, app_id: appId, bot_id: botId, hash: `${seq}.h`, ...(a.view as Json) } };
+      const id = viewId();
+      return { ok: true, view: { id, team_id: teamId, app_id: appId, bot_id: botId, hash: `${seq}.h`, ...(a.view as Json) } };
+    },
+    // A trigger_id opens one view (Slack also expires it after 3 s; the stand-in does not know when it was issued).
+    // A refused call leaves the trigger_id unused, so a test can retry with a fixed view.
+    'views.open': (a) => {
+      const trigger = str(a.trigger_id);
+      if (trigger === undefined || a.view === null || typeof a.view !== 'object' || Array.isArray(a.view)) return fail('invalid_arguments');
+      if (usedTriggers.has(trigger)) return fail('expired_trigger_id');
+      const view = a.view as Json;
+      const problem = validateModal(view);
+      if (problem !== null) return refuse(problem);
+      usedTriggers.add(trigger);
+      const id = viewId();
+      opened.push({ id, view });
+      return { ok: true, view: { id, team_id: teamId, app_id: appId, bot_id: botId, hash: `${seq}.h`, ...view } };
     },
     'apps.connections.open': () => {
       const ticket = randomUUID();
@@ -287,7 +341,7 @@ export async function startSlackApi(opts: SlackApiOptions = {}): Promise<SlackAp
       else if ((use.uses += 1) > RESPONSE_URL_USES) [status, response] = [404, fail('used_url')];
       else if (args0.blocks !== undefined) {
         // Like an incoming webhook, a response_url refuses bad blocks with HTTP 400.
-        const problem = validateMessage(args0);
+        const problem = messageProblem(args0);
         if (problem !== null) [status, response] = [400, refuse(problem)];
       }
       record({ method: 'response_url', args: args0, token: undefined, at, status, response, responseId, ...(stall ? { stalledMs: stall.ms } : {}) });
@@ -422,11 +476,16 @@ export async function startSlackApi(opts: SlackApiOptions = {}): Promise<SlackAp
     },
     removeFromChannel: (channel) => { notIn.add(channel); },
     archiveChannel: (channel) => { archived.add(channel); },
+    removeChannel: (channel) => { removed.add(channel); posted.delete(channel); },
+    setMembers: (channel, list) => { members.set(channel, [...list]); },
+    views: () => opened.map((v) => ({ id: v.id, view: { ...v.view } })),
     setScopes: (list) => { scopes = new Set(list); },
     reset: () => {
       calls.length = 0; socketAcks.length = 0; failures.clear(); stalls.clear(); posted.clear(); responseUses.clear();
       notIn = new Set(opts.notInChannels ?? []);
       archived = new Set();
+      removed = new Set();
+      members.clear(); opened.length = 0; usedTriggers.clear();
       scopes = new Set(opts.scopes ?? DEFAULT_SCOPES);
     },
     socketConnected: async (timeoutMs = 5000) => { await until(() => (openSockets().length > 0 || undefined), timeoutMs, 'a Socket Mode connection'); },

@@ -138,6 +138,58 @@ export function directMessage(a: { user: string; channel: string; text: string; 
   };
 }
 
+export interface ChannelMessageArgs {
+  /** The author; a legacy bot_message usually has none. */
+  user?: string;
+  channel: string; text: string; ts: string; threadTs?: string;
+  /** An app's or integration's post. With bot_id set the message has no client_msg_id or rich_text blocks. */
+  botId?: string;
+  /** e.g. 'bot_message' (integrations, webhooks). An app's chat.postMessage arrives with bot_id, its user and no subtype. */
+  subtype?: string;
+  team?: string;
+  /** 'channel' (public, the default) or 'group' (private). */
+  channelType?: 'channel' | 'group';
+}
+
+/** A `message` event in a channel (message.channels / message.groups): what a bot that watches a channel receives
+ *  besides app_mention. Wrap it in eventCallback(). */
+export function channelMessage(a: ChannelMessageArgs): Record<string, unknown> {
+  const byBot = a.botId !== undefined;
+  return {
+    type: 'message', ...(a.subtype !== undefined ? { subtype: a.subtype } : {}), channel: a.channel, channel_type: a.channelType ?? 'channel',
+    ...(a.user !== undefined ? { user: a.user } : {}), ...(byBot ? { bot_id: a.botId } : {}),
+    text: a.text, ts: a.ts, team: a.team ?? 'T0001', event_ts: a.ts,
+    ...(byBot ? {} : { client_msg_id: `cm-${a.ts}`, blocks: richText(a.text) }),
+    ...(a.threadTs !== undefined ? { thread_ts: a.threadTs } : {}),
+  };
+}
+
+export interface MessageChangedArgs {
+  channel: string; ts: string; user: string; text: string; threadTs?: string;
+  /** The text before the edit (default the same text: Slack also sends message_changed when only an unfurl changed). */
+  previousText?: string;
+  channelType?: 'channel' | 'group' | 'im';
+  /** The edit's time: the event's ts and event_ts, and edited.ts. Default one second after `ts`. */
+  editedTs?: string;
+}
+
+/** A `message` event with subtype message_changed: the edited message under `message` (its own ts, `edited`),
+ *  the old one under `previous_message`; the event's own ts is the edit's. Default channel_type 'channel'. */
+export function messageChanged(a: MessageChangedArgs): Record<string, unknown> {
+  const [sec = '0', frac = '000000'] = a.ts.split('.');
+  const editedTs = a.editedTs ?? `${Number(sec) + 1}.${frac}`;
+  const base = (text: string): Record<string, unknown> => ({
+    type: 'message', user: a.user, text, ts: a.ts, team: 'T0001', client_msg_id: `cm-${a.ts}`, blocks: richText(text),
+    ...(a.threadTs !== undefined ? { thread_ts: a.threadTs } : {}),
+  });
+  return {
+    type: 'message', subtype: 'message_changed', hidden: true,
+    message: { ...base(a.text), edited: { user: a.user, ts: editedTs } },
+    previous_message: base(a.previousText ?? a.text),
+    channel: a.channel, channel_type: a.channelType ?? 'channel', ts: editedTs, event_ts: editedTs,
+  };
+}
+
 export function appHomeOpened(a: { user: string; tab?: 'home' | 'messages'; channel?: string }): Record<string, unknown> {
   return { type: 'app_home_opened', user: a.user, channel: a.channel ?? `D${a.user.slice(1)}`, tab: a.tab ?? 'home', event_ts: `${nowSec()}.000100` };
 }
@@ -246,4 +298,57 @@ export function blockActionsPayload(a: BlockActionsArgs): Record<string, unknown
 /** The form-encoded HTTP body of a block action: `payload=<JSON>`. */
 export function blockActionsBody(a: BlockActionsArgs): string {
   return new URLSearchParams({ payload: JSON.stringify(blockActionsPayload(a)) }).toString();
+}
+
+// ------------------------------------------------------------ modals
+
+/** The entry of one input in view.state.values[block_id][action_id], as Slack sends it on submission. */
+export type PlainTextInputValue = { type: 'plain_text_input'; value: string };
+export type SelectedOption = { text: { type: 'plain_text'; text: string }; value: string };
+export type StaticSelectValue = { type: 'static_select'; selected_option: SelectedOption };
+export type CheckboxesValue = { type: 'checkboxes'; selected_options: SelectedOption[] };
+
+export const textValue = (text: string): PlainTextInputValue => ({ type: 'plain_text_input', value: text });
+const selected = (value: string, text: string = value): SelectedOption => ({ text: { type: 'plain_text', text }, value });
+/** `text`: the option's label (default the value). */
+export const selectValue = (value: string, text?: string): StaticSelectValue => ({ type: 'static_select', selected_option: selected(value, text) });
+export const checkboxValues = (values: string[]): CheckboxesValue => ({ type: 'checkboxes', selected_options: values.map((v) => selected(v)) });
+
+export interface ViewSubmissionArgs {
+  teamId: string; userId: string; callbackId: string; privateMetadata?: string;
+  /** view.state.values: block_id → action_id → the input's value (textValue, selectValue, checkboxValues). */
+  values: Record<string, Record<string, unknown>>;
+  viewId?: string; apiAppId?: string;
+  /** The view as opened (e.g. SlackApi.views()[i].view): its title, blocks, submit… are carried into the payload;
+   *  its private_metadata too unless privateMetadata is given. */
+  view?: Record<string, unknown>;
+}
+
+let viewSeq = 0;
+/** A `view_submission` payload: a modal's submit button — the `payload` of an `interactive` socket envelope. */
+export function viewSubmissionPayload(a: ViewSubmissionArgs): Record<string, unknown> {
+  const id = a.viewId ?? `VHARNESS${++viewSeq}`;
+  const appId = a.apiAppId ?? DEFAULT_APP_ID;
+  return {
+    type: 'view_submission',
+    team: { id: a.teamId, domain: 'kvcache-test' },
+    user: { id: a.userId, username: a.userId.toLowerCase(), name: a.userId.toLowerCase(), team_id: a.teamId },
+    api_app_id: appId,
+    token: VERIFICATION_TOKEN,
+    trigger_id: triggerId(),
+    view: {
+      blocks: [], ...a.view,
+      id, team_id: a.teamId, type: 'modal', callback_id: a.callbackId, private_metadata: a.privateMetadata ?? (typeof a.view?.private_metadata === 'string' ? a.view.private_metadata : ''),
+      state: { values: a.values }, hash: `${nowSec()}.harnesshash`, previous_view_id: null, root_view_id: id,
+      app_id: appId, app_installed_team_id: a.teamId, bot_id: 'B0BOT', external_id: '',
+    },
+    response_urls: [],
+    is_enterprise_install: false,
+    enterprise: null,
+  };
+}
+
+/** The form-encoded HTTP body of a view submission: `payload=<JSON>`. */
+export function viewSubmissionBody(a: ViewSubmissionArgs): string {
+  return new URLSearchParams({ payload: JSON.stringify(viewSubmissionPayload(a)) }).toString();
 }

@@ -15,7 +15,9 @@ interface Row {
 function toRow(e: CacheEntry): Row {
   const row: Row = { id: e.id, question: e.question, answer: e.answer };
   if (e.alternates.length > 0) row.alternates = e.alternates;
-  if (e.tags.length > 0) row.tags = e.tags;
+  // A team answer linked to an FAQ entry is another wording of it: the tag says which, to fold it in as an alternate.
+  const tags = e.linkedTo ? [...e.tags, `alternate-of:${e.linkedTo}`] : e.tags;
+  if (tags.length > 0) row.tags = tags;
   return row;
 }
 

@@ -19,6 +19,7 @@ import { createLogger } from '../logger';
 import { renderExport, type ExportFormat } from './export';
 import { flushed, writeLine } from './output';
 import { addSemanticCommands } from './semantic';
+import { addHandoffCommands } from './handoff';
 
 const out = process.stdout;
 const LARGE_PRELOAD_OPS = 10_000;
@@ -61,6 +62,8 @@ function planText(plan: PreloadPlan, dryRun: boolean): string[] {
     `${plan.unchanged.length} unchanged, ${plan.removed.length} removed` +
     (plan.overridden.length > 0 ? `, ${plan.overridden.length} cached answers replaced by the FAQ` : '') +
     (plan.invalidated.length > 0 ? `, ${plan.invalidated.length} generated answers invalidated` : '') +
+    (plan.teamRemoved.length > 0 ? `, ${plan.teamRemoved.length} team answers removed` : '') +
+    (plan.teamRefreshed.length > 0 ? `, ${plan.teamRefreshed.length} linked team answers updated` : '') +
     (dryRun ? ' (nothing written)' : '');
   const lines = [head];
   const list = (mark: string, ids: string[]) => {
@@ -70,7 +73,7 @@ function planText(plan: PreloadPlan, dryRun: boolean): string[] {
   list('+', plan.added);
   list('~', plan.changed);
   list('-', plan.removed);
-  list('x', [...plan.overridden, ...plan.invalidated]);
+  list('x', [...plan.overridden, ...plan.invalidated, ...plan.teamRemoved]);
   if (plan.kept.length > 0) {
     lines.push(`  ${plan.kept.length} FAQ entries in the store are not in these files and were kept (use --prune to remove): ${plan.kept.slice(0, 10).join(', ')}${plan.kept.length > 10 ? ', …' : ''}`);
   }
@@ -110,14 +113,15 @@ export function buildProgram(): Command {
     .description('load FAQ files (YAML, JSON, CSV, QnA Maker TSV) into the cache')
     .argument('<files...>', 'FAQ files')
     .option('--prune', 'remove FAQ entries that are no longer in the files')
+    .option('--prune-team', "also remove the support team's answers (team entries; kept otherwise)")
     .option('--dry-run', 'print what would be added, changed and removed; write nothing')
     .option('--json', 'print the plan as JSON')
     .addOption(team())
-    .action(async (files: string[], o: { prune?: boolean; dryRun?: boolean; json?: boolean; team: string }) => {
+    .action(async (files: string[], o: { prune?: boolean; pruneTeam?: boolean; dryRun?: boolean; json?: boolean; team: string }) => {
       const tenant = checkTenant(o.team);
       const records = await loadFaqFiles(files);
       await withApp(async (app) => {
-        const plan = await planPreload(app.store, records, { tenant, prune: !!o.prune, dryRun: !!o.dryRun }, app.clock);
+        const plan = await planPreload(app.store, records, { tenant, prune: !!o.prune, pruneTeam: !!o.pruneTeam, dryRun: !!o.dryRun }, app.clock);
         if (!o.dryRun) {
           // A big FAQ takes seconds to write: say so, so ops know it is working and not hung.
           if (plan.ops.length >= LARGE_PRELOAD_OPS) process.stderr.write(`kvcache: writing ${plan.ops.length} keys in one batch...\n`);
@@ -265,7 +269,7 @@ export function buildProgram(): Command {
     .command('export')
     .description('print entries in a preload format')
     .addOption(new Option('--format <format>', 'output format').choices(['yaml', 'json', 'tsv']).default('yaml'))
-    .addOption(new Option('--source <source>', 'which entries').choices(['faq', 'manual', 'generated', 'all']).default('faq'))
+    .addOption(new Option('--source <source>', 'which entries').choices(['faq', 'team', 'manual', 'generated', 'all']).default('faq'))
     .addOption(team())
     .action(async (o: { format: ExportFormat; source: string; team: string }) => {
       const tenant = checkTenant(o.team);
@@ -286,6 +290,7 @@ export function buildProgram(): Command {
     });
 
   addSemanticCommands(program, team, withApp);
+  addHandoffCommands(program, team, withApp);
 
   return program;
 }

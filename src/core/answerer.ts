@@ -65,7 +65,7 @@ export class Answerer {
     let generation: { queuedMs: number; modelMs: number } | undefined;
     const done = (r: Omit<AnswerResult, 'latencyMs' | 'question'>): AnswerResult => {
       const latencyMs = this.elapsed() - started;
-      if (!opts.lookupOnly) this.o.stats.record(tenant, { outcome: r.source, latencyMs, question: q, normalized, ...(generation ? { generation } : {}) });
+      if (!opts.lookupOnly) this.o.stats.record(tenant, { outcome: r.source, latencyMs, question: q, normalized, entrySource: r.entrySource, ...(generation ? { generation } : {}) });
       return { question: q, ...r, latencyMs };
     };
 

@@ -44,8 +44,21 @@ export function phrasingKeys(tenant: string, text: string): { exact: string; nor
   return { exact: keys.exact(tenant, exactForm(text)), normalized: n === '' ? null : keys.normalized(tenant, n) };
 }
 
+/** FAQ and team entries are pinned (kv1:f:, no TTL, never evicted); generated and manual ones are not. */
+export const isPinned = (source: CacheEntry['source']) => source === 'faq' || source === 'team';
+
 export function entryKey(e: Pick<CacheEntry, 'tenant' | 'id' | 'source'>): string {
-  return keys.entry(e.tenant, e.id, e.source === 'faq');
+  return keys.entry(e.tenant, e.id, isPinned(e.source));
+}
+
+export interface TeamInput {
+  question: string;
+  answer: string;
+  answeredBy: string;
+  /** The hand-off it answers, e.g. "hand-off #12". */
+  origin: string;
+  /** An FAQ entry this question is another wording of: its answer is used (and kept current by preload). */
+  linkedTo?: string;
 }
 
 /** Every pointer key an entry owns (its question and alternates, exact and normalized). */
@@ -216,6 +229,64 @@ export class AnswerCache {
     return entry;
   }
 
+  /**
+   * Stores the support team's answer to a question as a pinned `team` entry under the question's exact and
+   * normalized keys (replacing a generated or manual answer there), and changes the FAQ revision so every
+   * replica's paraphrase index takes it in. A question an FAQ entry already answers is refused: the FAQ wins.
+   */
+  async putTeam(tenant: string, input: TeamInput): Promise<CacheEntry> {
+    const ex = exactForm(input.question);
+    const nm = normalizeQuestion(input.question);
+    const pk = phrasingKeys(tenant, input.question);
+    const ptrKeys = [pk.exact, ...(pk.normalized ? [pk.normalized] : [])];
+    const current = await this.store.getMany<Pointer>(ptrKeys);
+    const id = `t-${hashText(nm === '' ? ex : nm).slice(0, 16)}`;
+    const ops: StoreOp[] = [];
+    for (const p of current) {
+      if (!p || p.id === id) continue;
+      if (p.pinned) {
+        const owner = await this.readEntry(tenant, p.id, true);
+        if (owner && owner.source === 'faq') {
+          throw new KvcacheError('FAQ_CONFLICT', `"${ex}" is already answered by FAQ entry "${p.id}"; change that entry in the FAQ file instead`);
+        }
+      } else {
+        // A generated or manual answer to the same question gives way to the team's.
+        const old = await this.readEntry(tenant, p.id, false);
+        if (old) {
+          ops.push({ op: 'delete', key: entryKey(old) });
+          this.tracker?.delete(entryKey(old));
+        }
+      }
+    }
+    const now = this.clock.now();
+    const previous = await this.readEntry(tenant, id, true);
+    const entry: CacheEntry = {
+      id,
+      tenant,
+      question: ex,
+      answer: input.answer,
+      source: 'team',
+      alternates: [],
+      tags: [],
+      createdAt: previous?.createdAt ?? now,
+      updatedAt: now,
+      hitCount: previous?.hitCount ?? 0,
+      lastHitAt: previous?.lastHitAt ?? null,
+      expiresAt: null,
+      origin: input.origin,
+      answeredBy: input.answeredBy,
+      ...(input.linkedTo ? { linkedTo: input.linkedTo, usedEntries: [input.linkedTo] } : {}),
+    };
+    const ptr: Pointer & { q: string } = { id, pinned: true, q: ex };
+    ops.push({ op: 'set', key: entryKey(entry), value: entry });
+    for (const k of ptrKeys) ops.push({ op: 'set', key: k, value: ptr });
+    // The revision changes (the count does not: team entries do not make a tenant's own FAQ).
+    const meta = await this.store.get<{ count: number }>(keys.faqMeta(tenant));
+    ops.push({ op: 'set', key: keys.faqMeta(tenant), value: { count: meta?.count ?? 0, updatedAt: now, rev: randomUUID() } });
+    await this.store.apply(ops);
+    return entry;
+  }
+
   /** Removes an entry and the pointers that still point at it. */
   async remove(entry: CacheEntry): Promise<void> {
     const ptrKeys = pointerKeysOf(entry);
@@ -223,9 +294,13 @@ export class AnswerCache {
     const ops: StoreOp[] = [{ op: 'delete', key: entryKey(entry) }];
     ptrKeys.forEach((k, i) => {
       const p = ptrs[i];
-      if (p && p.id === entry.id && p.pinned === (entry.source === 'faq')) ops.push({ op: 'delete', key: k });
+      if (p && p.id === entry.id && p.pinned === isPinned(entry.source)) ops.push({ op: 'delete', key: k });
     });
-    if (entry.source === 'faq') {
+    if (entry.source === 'team') {
+      // The index must drop it; the count of the tenant's own FAQ does not include team entries.
+      const meta = await this.store.get<{ count: number }>(keys.faqMeta(entry.tenant));
+      ops.push({ op: 'set', key: keys.faqMeta(entry.tenant), value: { count: meta?.count ?? 0, updatedAt: this.clock.now(), rev: randomUUID() } });
+    } else if (entry.source === 'faq') {
       // Whatever was built from the FAQ (the retrieval index) must see that it changed.
       const meta = await this.store.get<{ count: number }>(keys.faqMeta(entry.tenant));
       const count = Math.max(0, (meta?.count ?? 1) - 1);
@@ -272,8 +347,8 @@ export class AnswerCache {
     }
   }
 
-  async counts(tenant: string): Promise<{ faq: number; generated: number; manual: number }> {
-    const c = { faq: 0, generated: 0, manual: 0 };
+  async counts(tenant: string): Promise<{ faq: number; generated: number; manual: number; team: number }> {
+    const c = { faq: 0, generated: 0, manual: 0, team: 0 };
     for await (const e of this.entries(tenant)) c[e.source] += 1;
     return c;
   }

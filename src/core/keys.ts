@@ -19,6 +19,12 @@
  *   kv1:r:<tenant>                            -> ReviewDoc     "did you mean" choices waiting for review
  *   kv1:l:<name>                              -> lease token   cross-process locks and one-time claims
  *   kv1:p:<tenant>:<sha256(channel:ts)>       -> reply ts      the bot's reply to a Slack message (1 day), for edits
+ *   kv1:h:<tenant>:<sha256(normalized)>       -> Handoff       a question handed to the support team (src/handoff/)
+ *   kv1:hn:<tenant>:<number>                  -> handoff key   hand-off #N, for `kvcache answer N`
+ *   kv1:hc:<tenant>                           -> { next }      the tenant's hand-off numbers
+ *   kv1:hp:<tenant>:<sha256(channel:ts)>      -> handoff key   the hand-off a support-channel post belongs to
+ *   kv1:hr:<tenant>:<handoff key>             -> marker        answered or dismissed, askers not yet told
+ *   kv1:he:<tenant>:<sha256(channel:ts)>      -> edited reply  an edited thread reply waiting for its author's confirmation
  */
 import { createHash } from 'node:crypto';
 import { KvcacheError } from '../errors';
@@ -72,6 +78,14 @@ export const keys = {
   review: (tenant: string) => `${SCHEMA}:r:${tenant}`,
   lease: (name: string) => `${SCHEMA}:l:${name}`,
   reply: (tenant: string, channel: string, ts: string) => `${SCHEMA}:p:${tenant}:${hashText(`${channel}:${ts}`)}`,
+  handoff: (tenant: string, key: string) => `${SCHEMA}:h:${tenant}:${key}`,
+  handoffPrefix: (tenant: string) => `${SCHEMA}:h:${tenant}:`,
+  handoffNumber: (tenant: string, n: number) => `${SCHEMA}:hn:${tenant}:${n}`,
+  handoffCounter: (tenant: string) => `${SCHEMA}:hc:${tenant}`,
+  handoffPost: (tenant: string, channel: string, ts: string) => `${SCHEMA}:hp:${tenant}:${hashText(`${channel}:${ts}`)}`,
+  /** Without a tenant: every tenant's (the relay loop scans them all). */
+  handoffRelay: (tenant?: string, key?: string) => (tenant === undefined ? `${SCHEMA}:hr:` : `${SCHEMA}:hr:${tenant}:${key ?? ''}`),
+  handoffEdit: (tenant: string, channel: string, ts: string) => `${SCHEMA}:he:${tenant}:${hashText(`${channel}:${ts}`)}`,
 };
 
 /** Splits `kv1:d:<tenant>:<id>` back into its parts (ids may contain ':'). */

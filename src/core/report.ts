@@ -15,7 +15,7 @@ export interface StatsReport {
   timeSavedMs: number;
   missCostMs: number;
   missCostMeasured: boolean;
-  entries: { faq: number; generated: number; manual: number };
+  entries: { faq: number; generated: number; manual: number; team: number };
   evictions: number;
   topQuestions: Array<{ question: string; count: number; lastOutcome: Outcome }>;
   unanswered: Array<{ question: string; at: string }>;
@@ -26,6 +26,22 @@ export interface StatsReport {
   outages: { failedWrites: number; lookupsWrittenLate: number; lostUnanswered: number; lostReviews: number };
   /** Slack deliveries that failed, by kind; `recovered`: a plainer reply or a new post reached the asker instead; `undelivered`: nothing did. */
   slackDelivery: { failures: Record<string, number>; recovered: number; undelivered: number };
+  /**
+   * Questions handed to the support team: open now, opened, joined (asked again while open), answered, dismissed,
+   * the median wait for an answer, how often the team's answers were reused (hits), the waiting they saved
+   * (reuses × the median wait), and support-channel failures by kind.
+   */
+  handoffs: {
+    open: number;
+    opened: number;
+    joined: number;
+    answered: number;
+    dismissed: number;
+    medianAnswerMs: number | null;
+    reused: number;
+    timeSavedMs: number;
+    supportChannelFailures: Record<string, number>;
+  };
 }
 
 const round = (n: number | null, d = 3) => (n === null ? null : Math.round(n * 10 ** d) / 10 ** d);
@@ -33,9 +49,14 @@ const round = (n: number | null, d = 3) => (n === null ? null : Math.round(n * 1
 export function buildReport(
   tenant: string,
   doc: StatsDoc,
-  entries: { faq: number; generated: number; manual: number },
+  entries: { faq: number; generated: number; manual: number; team: number },
   defaultMissCostMs: number,
+  openHandoffs = 0,
 ): StatsReport {
+  const ho = doc.handoff ?? {};
+  const medianAnswerMs = round(quantile(doc.handoffAnswerMs ?? {}, 0.5), 0);
+  const supportChannelFailures: Record<string, number> = {};
+  for (const [k, n] of Object.entries(ho)) if (k.startsWith('fail:') && n > 0) supportChannelFailures[k.slice(5)] = n;
   const hits = { exact: doc.outcomes.exact, normalized: doc.outcomes.normalized, semantic: doc.outcomes.semantic };
   const hitCount = HIT_OUTCOMES.reduce((s, o) => s + doc.outcomes[o], 0);
   const lookups = lookupCount(doc);
@@ -87,7 +108,33 @@ export function buildReport(
       lostReviews: doc.lost?.reviews ?? 0,
     },
     slackDelivery: deliveryReport(doc.delivery ?? {}),
+    handoffs: {
+      open: openHandoffs,
+      opened: ho.opened ?? 0,
+      joined: ho.joined ?? 0,
+      answered: ho.answered ?? 0,
+      dismissed: ho.dismissed ?? 0,
+      medianAnswerMs,
+      reused: ho.reused ?? 0,
+      timeSavedMs: Math.round((ho.reused ?? 0) * (medianAnswerMs ?? 0)),
+      supportChannelFailures,
+    },
   };
+}
+
+/** "3 open · 5 opened, 4 answered (median 12 min) · 9 reuses saved ~2.1 h", or null when there were none. */
+export function handoffSummary(r: StatsReport): string | null {
+  const h = r.handoffs;
+  if (h.opened === 0 && h.open === 0 && h.reused === 0 && Object.keys(h.supportChannelFailures).length === 0) return null;
+  const median = h.medianAnswerMs === null ? '' : ` (median ${fmtDuration(h.medianAnswerMs)})`;
+  const saved = h.reused > 0 ? ` · ${h.reused} answers reused, saving ~${fmtDuration(h.timeSavedMs)} of waiting` : '';
+  return `${h.open} open · ${h.opened} opened (${h.joined} joined), ${h.answered} answered${median}, ${h.dismissed} not for us${saved}`;
+}
+
+/** "not_in_channel ×2" for the support channel's failures, or null. */
+export function supportChannelSummary(r: StatsReport): string | null {
+  const f = Object.entries(r.handoffs.supportChannelFailures).sort((a, b) => b[1] - a[1]);
+  return f.length === 0 ? null : f.map(([k, n]) => `${k} ×${n}`).join(', ');
 }
 
 function deliveryReport(d: Record<string, number>): StatsReport['slackDelivery'] {
@@ -132,7 +179,7 @@ export function formatReport(r: StatsReport): string {
     `hit latency      p50 ${fmtMs(r.latencyMs.hitP50)}   p95 ${fmtMs(r.latencyMs.hitP95)}`,
     `miss latency     p50 ${fmtMs(r.latencyMs.missP50)}   p95 ${fmtMs(r.latencyMs.missP95)}`,
     `time saved       ~${fmtDuration(r.timeSavedMs)} (${r.missCostMeasured ? 'measured' : 'assumed'} ${fmtMs(r.missCostMs)} per model call)`,
-    `entries          ${r.entries.faq} FAQ (pinned), ${r.entries.generated} generated, ${r.entries.manual} manual`,
+    `entries          ${r.entries.faq} FAQ (pinned), ${r.entries.team} team answers (pinned), ${r.entries.generated} generated, ${r.entries.manual} manual`,
     `evictions        ${r.evictions}`,
     `feedback         ${r.feedback.up} 👍, ${r.feedback.down} 👎 (${r.feedback.removed} generated answers removed)`,
     `model calls      ${r.generation.calls}${r.generation.calls > 0 ? `  (mean ${fmtMs(r.generation.meanQueueMs)} queued, ${fmtMs(r.generation.meanModelMs)} in the model, p95 ${fmtMs(r.generation.modelP95Ms)})` : ''}`,
@@ -143,6 +190,8 @@ export function formatReport(r: StatsReport): string {
         ]
       : []),
     ...(delivery ? [`slack failures   ${delivery}`] : []),
+    ...(handoffSummary(r) ? [`hand-offs        ${handoffSummary(r)}`] : []),
+    ...(supportChannelSummary(r) ? [`support channel  unreachable: ${supportChannelSummary(r)} (see the bot's log)`] : []),
     '',
     'top questions',
     ...(r.topQuestions.length === 0 ? ['  (none yet)'] : r.topQuestions.map((q, i) => `  ${String(i + 1).padStart(2)}. ${q.question}  ×${q.count} (${q.lastOutcome})`)),

@@ -13,7 +13,7 @@ import { RedisStatsBackend } from '../store/redis-stats';
 import type { KvStore } from '../store/types';
 import { keys } from './keys';
 import { addSample, mergeInto, type Histogram } from './histogram';
-import { HIT_OUTCOMES, OUTCOMES, type Clock, type Outcome } from './types';
+import { HIT_OUTCOMES, OUTCOMES, type Clock, type EntrySource, type Outcome } from './types';
 
 export const MAX_TRACKED_QUESTIONS = 1000;
 export const MAX_UNANSWERED = 200;
@@ -72,7 +72,16 @@ export interface StatsDoc {
    * `recovered` (a plainer message or a new post got through instead) and `undelivered` (the asker got nothing).
    */
   delivery: Record<string, number>;
+  /**
+   * Hand-offs to the support team (src/handoff/): opened, joined (asked again while open), answered, dismissed,
+   * reused (hits on the team's answers), and `fail:<kind>` when the support channel could not be reached.
+   */
+  handoff: Record<string, number>;
+  /** Time from a hand-off's opening to its answer. */
+  handoffAnswerMs: Histogram;
 }
+
+export type HandoffEvent = 'opened' | 'joined' | 'answered' | 'dismissed' | 'reused' | `fail:${string}`;
 
 /** Where a tenant's statistics live: deltas are added (never read-modify-written by the caller). */
 export interface StatsBackend {
@@ -87,6 +96,8 @@ export interface LookupEvent {
   normalized: string;
   /** Present when the model was called for this lookup. */
   generation?: { queuedMs: number; modelMs: number };
+  /** Who wrote the answer given (a hit on a team answer counts as its reuse). */
+  entrySource?: EntrySource | null;
 }
 
 function zeroOutcomes(): Record<Outcome, number> {
@@ -111,6 +122,8 @@ export function emptyStats(now: number): StatsDoc {
     lost: { unanswered: 0, reviews: 0 },
     late: { flushes: 0, lookups: 0 },
     delivery: {},
+    handoff: {},
+    handoffAnswerMs: {},
   };
 }
 
@@ -179,6 +192,10 @@ export function mergeStats(target: StatsDoc, delta: StatsDoc, countDrops = false
   target.late.lookups += delta.late?.lookups ?? 0;
   target.delivery ??= {};
   for (const [kind, n] of Object.entries(delta.delivery ?? {})) target.delivery[kind] = (target.delivery[kind] ?? 0) + n;
+  target.handoff ??= {};
+  target.handoffAnswerMs ??= {};
+  for (const [kind, n] of Object.entries(delta.handoff ?? {})) target.handoff[kind] = (target.handoff[kind] ?? 0) + n;
+  mergeInto(target.handoffAnswerMs, delta.handoffAnswerMs ?? {});
   target.updatedAt = Math.max(target.updatedAt, delta.updatedAt);
   return target;
 }
@@ -290,6 +307,7 @@ export class StatsRecorder {
         }
       }
     }
+    if (ev.entrySource === 'team' && HIT_OUTCOMES.includes(ev.outcome)) d.handoff.reused = (d.handoff.reused ?? 0) + 1;
     if (ev.outcome === 'fallback') {
       d.lost.unanswered += pushBounded(d.unanswered, [{ question: ev.question, at: now }], MAX_UNANSWERED);
     }
@@ -309,6 +327,14 @@ export class StatsRecorder {
     const d = this.delta(tenant);
     d.delivery[kind] = (d.delivery[kind] ?? 0) + 1;
     if (outcome !== null) d.delivery[outcome] = (d.delivery[outcome] ?? 0) + 1;
+    d.updatedAt = this.clock.now();
+  }
+
+  /** A hand-off event; `answerMs` with `answered`: how long the askers waited. */
+  recordHandoff(tenant: string, event: HandoffEvent, answerMs?: number): void {
+    const d = this.delta(tenant);
+    d.handoff[event] = (d.handoff[event] ?? 0) + 1;
+    if (answerMs !== undefined) addSample(d.handoffAnswerMs, Math.max(0, answerMs));
     d.updatedAt = this.clock.now();
   }
 

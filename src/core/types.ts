@@ -1,6 +1,7 @@
 /** The shapes that flow through the core: entries in the cache, lookup outcomes, and the plug-in seams. */
 
-export type EntrySource = 'faq' | 'generated' | 'manual';
+/** `team`: an answer the support team gave to a handed-off question (pinned like FAQ entries, src/handoff/). */
+export type EntrySource = 'faq' | 'generated' | 'manual' | 'team';
 
 /** How a question was answered; every lookup records exactly one. */
 export type Outcome = 'exact' | 'normalized' | 'semantic' | 'generated' | 'fallback';
@@ -25,8 +26,12 @@ export interface CacheEntry {
   contentHash?: string;
   /** Generated entries: ids of the FAQ entries given to the model as context (invalidated when they change). */
   usedEntries?: string[];
-  /** FAQ entries: where the entry was loaded from (file:line), for review and export. */
+  /** FAQ entries: where the entry was loaded from (file:line), for review and export; team entries: the hand-off. */
   origin?: string;
+  /** Team entries made by linking a question to an FAQ entry: that entry (its answer is copied, and refreshed). */
+  linkedTo?: string;
+  /** Team entries: who answered. */
+  answeredBy?: string;
 }
 
 export interface Clock {

@@ -17,6 +17,8 @@ export interface PreloadOptions {
   tenant: string;
   prune: boolean;
   dryRun: boolean;
+  /** Also delete the support team's answers (`team` entries); never done otherwise. */
+  pruneTeam?: boolean;
 }
 
 export interface PreloadPlan {
@@ -31,6 +33,10 @@ export interface PreloadPlan {
   invalidated: string[];
   /** FAQ entries in the store but not in the files, kept because --prune was not given. */
   kept: string[];
+  /** Team answers deleted: their question is now in the files, their linked entry left, or --prune-team. */
+  teamRemoved: string[];
+  /** Team answers linked to an FAQ entry whose answer changed: their copy follows it. */
+  teamRefreshed: string[];
   /** Keys of unchanged entries that were missing or pointed elsewhere, written again. */
   repairedPointers: number;
   ops: StoreOp[];
@@ -88,7 +94,9 @@ export async function planPreload(store: KvStore, records: FaqRecord[], opts: Pr
 
   // 2. What the store holds now.
   const existing = new Map<string, CacheEntry>();
-  for await (const [, e] of store.scan<CacheEntry>(keys.faqPrefix(tenant))) existing.set(e.id, e);
+  // The support team's answers live beside the FAQ entries but are not the files' to manage (see below).
+  const team = new Map<string, CacheEntry>();
+  for await (const [, e] of store.scan<CacheEntry>(keys.faqPrefix(tenant))) (e.source === 'team' ? team : existing).set(e.id, e);
   const inFiles = new Set(records.map((r) => r.id));
   const leaving = opts.prune ? [...existing.keys()].filter((id) => !inFiles.has(id)) : [];
   const kept = opts.prune ? [] : [...existing.keys()].filter((id) => !inFiles.has(id)).sort();
@@ -98,6 +106,7 @@ export async function planPreload(store: KvStore, records: FaqRecord[], opts: Pr
   const wantedKeys = [...wanted.keys()];
   const current = await store.getMany<Pointer>(wantedKeys);
   const overriddenIds = new Set<string>();
+  const teamGone = new Set<string>(opts.pruneTeam ? team.keys() : []);
   const mismatched = new Map<string, Array<[string, Pointer & { q: string }]>>(); // by entry id
   wantedKeys.forEach((k, i) => {
     const p = current[i];
@@ -109,6 +118,9 @@ export async function planPreload(store: KvStore, records: FaqRecord[], opts: Pr
     if (!p) return;
     if (!p.pinned) {
       overriddenIds.add(p.id);
+    } else if (team.has(p.id)) {
+      // The team's answer has been curated into the files: the FAQ entry takes over its question.
+      teamGone.add(p.id);
     } else if (keptIds.has(p.id)) {
       const rec = records.find((r) => r.id === w.id);
       problems.push({
@@ -123,7 +135,7 @@ export async function planPreload(store: KvStore, records: FaqRecord[], opts: Pr
 
   // 4. The plan and its writes.
   const now = clock.now();
-  const plan: PreloadPlan = { tenant, added: [], changed: [], unchanged: [], removed: [...leaving].sort(), overridden: [], invalidated: [], kept, repairedPointers: 0, ops: [] };
+  const plan: PreloadPlan = { tenant, added: [], changed: [], unchanged: [], removed: [...leaving].sort(), overridden: [], invalidated: [], kept, teamRemoved: [], teamRefreshed: [], repairedPointers: 0, ops: [] };
   const claimedKeys = new Set(wantedKeys);
   const releasing: CacheEntry[] = []; // entries whose old pointers must go unless reclaimed
   for (const rec of records) {
@@ -180,6 +192,24 @@ export async function planPreload(store: KvStore, records: FaqRecord[], opts: Pr
     releasing.push(e);
     plan.ops.push({ op: 'delete', key: k });
   }
+  // Team answers: those whose question the files now answer (or all, with --prune-team) go; a link to an entry
+  // that leaves goes with it; a link to an entry whose answer changed takes the new answer.
+  const byId = new Map(records.map((r) => [r.id, r]));
+  for (const e of team.values()) {
+    const linked = e.linkedTo;
+    if (linked !== undefined && plan.removed.includes(linked)) teamGone.add(e.id);
+    if (teamGone.has(e.id)) {
+      plan.teamRemoved.push(e.id);
+      releasing.push(e);
+      plan.ops.push({ op: 'delete', key: entryKey(e) });
+      continue;
+    }
+    const rec = linked === undefined ? undefined : byId.get(linked);
+    if (rec && plan.changed.includes(rec.id) && rec.answer !== e.answer) {
+      plan.teamRefreshed.push(e.id);
+      plan.ops.push({ op: 'set', key: entryKey(e), value: { ...e, answer: rec.answer, updatedAt: now } });
+    }
+  }
   const released = new Set<string>();
   for (const e of releasing) {
     for (const k of pointerKeysOf(e)) {
@@ -196,13 +226,16 @@ export async function planPreload(store: KvStore, records: FaqRecord[], opts: Pr
   plan.unchanged.sort();
   plan.overridden.sort();
   plan.invalidated.sort();
+  plan.teamRemoved.sort();
+  plan.teamRefreshed.sort();
   return plan;
 }
 
 /** Writes a plan. Nothing to write (an unchanged re-run) writes nothing at all. */
 export async function applyPlan(store: KvStore, plan: PreloadPlan, clock: Clock): Promise<void> {
   const changes =
-    plan.added.length + plan.changed.length + plan.removed.length + plan.overridden.length + plan.invalidated.length + plan.repairedPointers;
+    plan.added.length + plan.changed.length + plan.removed.length + plan.overridden.length + plan.invalidated.length + plan.repairedPointers +
+    plan.teamRemoved.length + plan.teamRefreshed.length;
   if (changes === 0) return;
   if (store.atomicApply) {
     await store.apply(plan.ops);

@@ -5,7 +5,7 @@
  * one bounded document (oldest dropped first), so the list can never grow without limit.
  */
 import { randomUUID } from 'node:crypto';
-import { phrasingKeys, pointerKeysOf, entryKey, type AnswerCache } from '../core/cache';
+import { entryKey, isPinned, phrasingKeys, pointerKeysOf, type AnswerCache } from '../core/cache';
 import { keys, type Pointer } from '../core/keys';
 import { exactForm, normalizeQuestion } from '../core/normalize';
 import type { CacheEntry, Clock } from '../core/types';
@@ -107,7 +107,7 @@ export class ReviewQueue {
       }
     }
     const updated: CacheEntry = { ...entry, alternates: [...entry.alternates, cand.question], updatedAt: this.clock.now() };
-    const ptr: Pointer & { q: string } = { id: entry.id, pinned: entry.source === 'faq', q: cand.question };
+    const ptr: Pointer & { q: string } = { id: entry.id, pinned: isPinned(entry.source), q: cand.question };
     const ops: StoreOp[] = [{ op: 'set', key: entryKey(updated), value: updated }];
     for (const k of pointerKeysOf({ ...updated, alternates: [cand.question] })) if (k === pk.exact || k === pk.normalized) ops.push({ op: 'set', key: k, value: ptr });
     ops.push({ op: 'set', key: keys.review(tenant), value: doc });

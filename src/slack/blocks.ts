@@ -3,9 +3,10 @@
  * builder keeps within Slack's documented limits (section text 3,000, button label 75 and value 2,000, about
  * 12,000 characters of block text per message), so Slack never refuses what they build (test/slack-blocks).
  */
-import { deliverySummary, type StatsReport } from '../core/report';
+import { deliverySummary, handoffSummary, supportChannelSummary, type StatsReport } from '../core/report';
 import type { AnswerResult } from '../core/types';
 import { authorMrkdwn, escapeMrkdwn, fitList, fromSlackText, plainList, safeCut, splitText, truncate } from './text';
+import { noneButton, requestButton } from './handoff-blocks';
 
 export { escapeMrkdwn } from './text';
 
@@ -63,7 +64,7 @@ const context = (mrkdwn: string): Block => ({ type: 'context', elements: [{ type
 function contextLine(r: AnswerResult): string {
   if (r.source === 'fallback') return "I've logged this question for the team";
   if (r.entrySource === 'generated') return 'Generated from the FAQ, may be imperfect';
-  const who = r.entrySource === 'manual' ? 'Answered by the team' : 'From the FAQ';
+  const who = r.entrySource === 'manual' ? 'Answered by the team' : r.entrySource === 'team' ? 'Answered by the support team' : 'From the FAQ';
   return r.source === 'semantic' && r.matchedQuestion ? `${who}, for a similar question: “${truncate(authorMrkdwn(r.matchedQuestion), 500)}”` : who;
 }
 
@@ -78,8 +79,9 @@ export interface Asker {
 }
 const askerFields = (a?: Asker) => (a ? { u: a.user, a: a.tenant } : {});
 
-export function answerMessages(r: AnswerResult, entryTenant: string, asker?: Asker): SlackMessage[] {
-  if (r.suggestions && r.suggestions.length > 0) return [suggestMessage(r, asker)];
+/** `handoff`: a support channel is set, so answers offer "Ask a person" and suggestions "None of these". */
+export function answerMessages(r: AnswerResult, entryTenant: string, asker?: Asker, opts: { handoff?: boolean } = {}): SlackMessage[] {
+  if (r.suggestions && r.suggestions.length > 0) return [suggestMessage(r, asker, opts.handoff === true)];
   const parts = splitText(authorMrkdwn(r.answer), PART_MAX);
   const buttons: Block[] = [];
   if (r.entryId !== null) {
@@ -90,6 +92,7 @@ export function answerMessages(r: AnswerResult, entryTenant: string, asker?: Ask
       elements: [
         { type: 'button', action_id: ACTION_UP, text: { type: 'plain_text', text: '👍', emoji: true }, value },
         { type: 'button', action_id: ACTION_DOWN, text: { type: 'plain_text', text: '👎', emoji: true }, value },
+        ...(opts.handoff ? [requestButton(value)] : []),
       ],
     });
   }
@@ -105,7 +108,7 @@ export function answerMessages(r: AnswerResult, entryTenant: string, asker?: Ask
 }
 
 /** "Did you mean…?": one button per FAQ question; a click answers with it (see chooseSuggestion). */
-function suggestMessage(r: AnswerResult, asker?: Asker): SlackMessage {
+function suggestMessage(r: AnswerResult, asker: Asker | undefined, handoff: boolean): SlackMessage {
   const list = r.suggestions ?? [];
   const elements = list.map((s, i) => ({
     type: 'button',
@@ -113,13 +116,15 @@ function suggestMessage(r: AnswerResult, asker?: Asker): SlackMessage {
     text: { type: 'plain_text', text: truncate(s.question, BUTTON_LABEL_MAX), emoji: true },
     value: buttonValue({ t: s.entryTenant, id: s.entryId, q: r.question, ...askerFields(asker) }),
   }));
+  const first = list[0];
+  if (handoff && first) elements.push(noneButton(buttonValue({ t: first.entryTenant, id: first.entryId, q: r.question, ...askerFields(asker) })) as (typeof elements)[number]);
   const head = r.answer.split('\n')[0] ?? r.answer;
   return {
     text: truncate(authorMrkdwn(r.answer), TEXT_MAX),
     blocks: [
       section(truncate(authorMrkdwn(head), SECTION_MAX)),
       { type: 'actions', block_id: 'kvcache_suggest', elements },
-      context('None of these? Ask again in other words, and I will log it for the team.'),
+      context(handoff ? 'None of these? Ask again in other words, or ask the team.' : 'None of these? Ask again in other words, and I will log it for the team.'),
     ],
   };
 }
@@ -189,11 +194,13 @@ export function statsBlocks(r: StatsReport): Block[] {
         field('Misses', `generated ${r.misses.generated} · fallback ${r.misses.fallback} (${pct(r.misses.generated + r.misses.fallback, r.lookups)})`),
         field('Latency p50 / p95', `hits ${ms(r.latencyMs.hitP50)} / ${ms(r.latencyMs.hitP95)}\nmisses ${ms(r.latencyMs.missP50)} / ${ms(r.latencyMs.missP95)}`),
         field('Time saved', `~${saved} over ${hits} hits`),
-        field('Entries', `${r.entries.faq} FAQ · ${r.entries.generated} generated · ${r.entries.manual} manual`),
+        field('Entries', `${r.entries.faq} FAQ · ${r.entries.team} team · ${r.entries.generated} generated · ${r.entries.manual} manual`),
         field('Evictions · feedback', `${r.evictions} · 👍 ${r.feedback.up} 👎 ${r.feedback.down}`),
         field('Slack delivery failures', delivery ?? 'none'),
+        field('Hand-offs', handoffSummary(r) ?? 'none'),
       ],
     },
+    ...(supportChannelSummary(r) ? [context(`:warning: The support channel could not take hand-offs: ${supportChannelSummary(r)}. Invite the bot there or check KVCACHE_SUPPORT_CHANNEL; askers got the fallback meanwhile.`)] : []),
     ...listBlocks('Top questions', r.topQuestions.map((q) => `${shown(q.question)} ×${q.count}`), 'none yet'),
     ...(r.outages.failedWrites > 0 || r.outages.lostUnanswered > 0 || r.outages.lostReviews > 0
       ? [
@@ -221,15 +228,17 @@ export const HELP_TEXT = [
   '• `/kvcache stats`: hit rate, latency, entries, feedback, Slack delivery failures (the default)',
   '• `/kvcache top`: the most asked questions',
   '• `/kvcache unanswered`: the latest questions I could not answer',
+  '• `/kvcache handoffs`: questions handed to the support team and still open',
   '• `/kvcache forget <question>`: remove a cached answer',
   '• `/kvcache add <question> => <answer>`: add an answer by hand',
   '• `/kvcache help`: this help',
 ].join('\n');
 
-export function homeView(report: StatsReport | null): { type: 'home'; blocks: Block[] } {
+/** The App Home: help for everyone; for admins the statistics, the latest unanswered and the open hand-offs. */
+export function homeView(report: StatsReport | null, handoffs: Block[] = []): { type: 'home'; blocks: Block[] } {
   if (!report) return { type: 'home', blocks: [section(HELP_TEXT)] };
   return {
     type: 'home',
-    blocks: [...statsBlocks(report), ...listBlocks('Latest unanswered', report.unanswered.map((u) => shown(u.question)), 'none yet')],
+    blocks: [...statsBlocks(report), ...listBlocks('Latest unanswered', report.unanswered.map((u) => shown(u.question)), 'none yet'), ...handoffs],
   };
 }

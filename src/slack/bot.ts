@@ -16,6 +16,7 @@ import { SlackDelivery } from './delivery';
 import { EventDedupe, RateLimiter, ReplyLog } from './guards';
 import { slackFetch } from './http';
 import { registerListeners } from './listeners';
+import { SupportDesk } from './support';
 
 export interface SlackBot {
   mode: 'socket' | 'http';
@@ -114,15 +115,18 @@ export async function startSlackBot(core: App, cfg: SlackConfig, logger: Logger)
     logger,
     onFailure: (tenant, kind, outcome) => core.stats.recordDelivery(tenant, kind, outcome),
   });
+  const admins = new AdminCheck(cfg.admins, logger);
+  const desk = new SupportDesk({ core, logger, delivery, channel: cfg.supportChannel, botUserId, admins });
   registerListeners(bolt, {
     core,
     logger,
     delivery,
+    desk,
     replies: new ReplyLog(core.store, logger),
     limiter: new RateLimiter(cfg.rateLimit.max, cfg.rateLimit.windowMs, core.clock),
     placeholderMs: cfg.placeholderMs,
     dedupe: new EventDedupe(core.store, logger),
-    admins: new AdminCheck(cfg.admins, logger),
+    admins,
     botUserId,
     track: (p) => {
       inFlight.add(p);
@@ -147,6 +151,8 @@ export async function startSlackBot(core: App, cfg: SlackConfig, logger: Logger)
     }
     throw new KvcacheError('CONFIG_INVALID', `cannot start the Slack app: ${f.message}`);
   }
+  desk.start();
+  if (desk.enabled) logger.info({ channel: cfg.supportChannel }, 'unanswered questions are handed to the support channel');
   ready = true;
   const address = server?.address();
   const port = address && typeof address === 'object' ? address.port : null;
@@ -158,6 +164,7 @@ export async function startSlackBot(core: App, cfg: SlackConfig, logger: Logger)
     port,
     async stop() {
       ready = false;
+      await desk.stop();
       await bolt.stop().catch((err: unknown) => logger.warn({ err: String(err) }, 'stopping the Slack receiver failed'));
       const deadline = new Promise<void>((r) => setTimeout(r, cfg.shutdownMs).unref());
       await Promise.race([Promise.allSettled([...inFlight]), deadline]);

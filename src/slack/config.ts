@@ -21,6 +21,8 @@ export interface SlackConfig {
   shutdownMs: number;
   /** A Web API call that has not answered in this long is abandoned (and retried by the client). */
   requestTimeoutMs: number;
+  /** Where unanswered questions are handed to the support team (a channel id the bot is in); null: nowhere. */
+  supportChannel: string | null;
 }
 
 const fail = (message: string): never => {
@@ -75,6 +77,10 @@ export function loadSlackConfig(env: NodeJS.ProcessEnv = process.env): SlackConf
   if (!(requestTimeoutMs >= 100 && requestTimeoutMs <= 120_000)) {
     fail(`KVCACHE_SLACK_TIMEOUT_MS=${JSON.stringify(timeoutText)} is invalid: milliseconds from 100 to 120000 that one Slack Web API call may take`);
   }
+  const supportChannel = env.KVCACHE_SUPPORT_CHANNEL?.trim() || null;
+  if (supportChannel !== null && !/^[CG][A-Z0-9]{2,}$/.test(supportChannel)) {
+    fail(`KVCACHE_SUPPORT_CHANNEL=${JSON.stringify(supportChannel)} is not a channel id (like C0123ABCD): open the channel's details in Slack and copy the Channel ID at the bottom, then invite the bot there`);
+  }
   return {
     botToken,
     appToken,
@@ -86,5 +92,6 @@ export function loadSlackConfig(env: NodeJS.ProcessEnv = process.env): SlackConf
     placeholderMs,
     shutdownMs: 10_000,
     requestTimeoutMs,
+    supportChannel,
   };
 }

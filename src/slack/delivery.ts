@@ -28,8 +28,8 @@ export interface SlackPoster {
   post(m: OutMessage): Promise<string | null>;
   /** Replaces message ts; when that fails, posts m as a new message (unless orPost is false). The ts of what is shown, or null. */
   update(m: OutMessage & { ts: string }, opts?: { orPost?: boolean }): Promise<string | null>;
-  /** A note only `user` sees. */
-  ephemeral(m: { channel: string; user: string; text: string; threadTs?: string }): Promise<boolean>;
+  /** A note only `user` sees (with blocks: buttons only they can press). */
+  ephemeral(m: { channel: string; user: string; text: string; threadTs?: string; blocks?: Block[] }): Promise<boolean>;
 }
 
 export interface DeliveryDeps {
@@ -186,15 +186,27 @@ export class SlackDelivery {
     return ts;
   }
 
-  async ephemeral(tenant: string, m: { channel: string; user: string; text: string; threadTs?: string }): Promise<boolean> {
+  async ephemeral(tenant: string, m: { channel: string; user: string; text: string; threadTs?: string; blocks?: Block[] }): Promise<boolean> {
     try {
       await this.call(tenant, m.channel, 'chat.postEphemeral', () =>
-        this.deps.client.chat.postEphemeral({ channel: m.channel, user: m.user, text: m.text, ...(m.threadTs ? { thread_ts: m.threadTs } : {}) }),
+        this.deps.client.chat.postEphemeral({ channel: m.channel, user: m.user, text: m.text, ...(m.blocks ? { blocks: kb(m.blocks) } : {}), ...(m.threadTs ? { thread_ts: m.threadTs } : {}) }),
       );
       return true;
     } catch (err) {
       this.report(tenant, m.channel, 'chat.postEphemeral', this.failure(err), 'undelivered');
       return false;
+    }
+  }
+
+  /**
+   * A post whose failure the caller handles itself (the support channel's: counted as a hand-off failure, not
+   * as an undelivered reply): the ts, or the classified failure. Retried after a 429 like any reply.
+   */
+  async tryPost(tenant: string, m: OutMessage): Promise<{ ts: string } | { failure: SlackFailure }> {
+    try {
+      return { ts: await this.postOnce(tenant, m, true) };
+    } catch (err) {
+      return { failure: this.failure(err) };
     }
   }
 

@@ -25,6 +25,9 @@ import {
 import type { SlackPoster } from './delivery';
 import type { RateLimiter } from './guards';
 import { decodeEntities, truncate } from './text';
+import { personRequest, shouldHandOff } from '../handoff/handoffs';
+import { HANDOFF_REPLY, handoffList } from './handoff-blocks';
+import type { SupportDesk } from './support';
 
 export type { SlackPoster } from './delivery';
 
@@ -33,6 +36,8 @@ export interface BotDeps {
   logger: Logger;
   limiter: RateLimiter;
   placeholderMs: number;
+  /** The support desk (KVCACHE_SUPPORT_CHANNEL); absent or disabled: unanswered questions get the fallback. */
+  desk?: SupportDesk;
 }
 
 export interface IncomingQuestion {
@@ -44,6 +49,8 @@ export interface IncomingQuestion {
   botUserId: string;
   /** The question was edited: the bot's reply to it, to be replaced with the answer to the new wording. */
   replyTs?: string;
+  /** The asker's message (for the support desk's link to it). */
+  messageTs?: string;
 }
 
 export interface Answered {
@@ -78,7 +85,23 @@ export async function answerQuestion(deps: BotDeps, poster: SlackPoster, q: Inco
     return { result: null, replyTs: verdict === 'tell' ? await poster.post({ ...where, ...plainMessage(RATE_LIMITED_REPLY) }) : null };
   }
   let failed: unknown = null;
-  const pending = deps.core.answerer.ask(q.tenant, text).catch((err: unknown) => {
+  const desk = deps.desk?.enabled ? deps.desk : null;
+  const asker = { user: q.user, channel: q.channel, ...(q.threadTs ? { threadTs: q.threadTs } : {}), ...(q.messageTs ? { messageTs: q.messageTs } : {}) };
+  const requested = desk ? personRequest(text) : null;
+  if (requested === '') return { result: null, replyTs: await poster.post({ ...where, ...plainMessage(REQUEST_HOWTO) }) };
+  const pending = (async () => {
+    // "talk to a person: …" goes straight to the team; anything else is looked up first.
+    let r = await deps.core.answerer.ask(q.tenant, requested ?? text, requested ? { lookupOnly: true } : {});
+    const reason = requested ? 'requested' : 'unanswered';
+    if (desk && (requested !== null || shouldHandOff(r, deps.core.config.busyAnswer))) {
+      const told = await desk.handOff(q.tenant, r, asker, reason).catch((err: unknown) => {
+        deps.logger.error({ err, tenant: q.tenant }, 'handing a question to the support team failed');
+        return false;
+      });
+      if (told) r = { ...r, answer: HANDOFF_REPLY, source: 'fallback', entryId: null, suggestions: [], entrySource: null };
+    }
+    return r;
+  })().catch((err: unknown) => {
     failed = err;
     return null;
   });
@@ -89,7 +112,7 @@ export async function answerQuestion(deps: BotDeps, poster: SlackPoster, q: Inco
   const result = await pending;
   let msgs: SlackMessage[];
   if (result) {
-    msgs = answerMessages(result, result.entryTenant ?? q.tenant, { user: q.user, tenant: q.tenant });
+    msgs = answerMessages(result, result.entryTenant ?? q.tenant, { user: q.user, tenant: q.tenant }, { handoff: desk !== null });
   } else if (failed instanceof KvcacheError && (failed.code === 'QUESTION_TOO_LONG' || failed.code === 'QUESTION_EMPTY')) {
     msgs = [plainMessage(`Sorry, ${failed.message}.`)];
   } else {
@@ -111,7 +134,9 @@ export interface CommandInput {
   isAdmin: () => Promise<boolean>;
 }
 
-const SUBCOMMANDS = new Set(['stats', 'top', 'unanswered', 'forget', 'add', 'help']);
+const SUBCOMMANDS = new Set(['stats', 'top', 'unanswered', 'handoffs', 'forget', 'add', 'help']);
+
+export const REQUEST_HOWTO = 'Tell me your question along with it, for example "talk to a person: my parcel has not arrived", and I will pass it to our support team.';
 
 /** `/kvcache <subcommand>`: the reply is shown to the caller only (ephemeral). */
 export async function runCommand(deps: BotDeps, c: CommandInput): Promise<SlackMessage> {
@@ -134,6 +159,8 @@ export async function runCommand(deps: BotDeps, c: CommandInput): Promise<SlackM
       return topMessage(await core.report(c.tenant));
     case 'unanswered':
       return unansweredMessage(await core.report(c.tenant));
+    case 'handoffs':
+      return handoffList(await core.handoffs.list(c.tenant), core.clock.now());
     case 'forget': {
       if (rest === '') return plainMessage('Usage: /kvcache forget <question>');
       const question = decodeEntities(rest);

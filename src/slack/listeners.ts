@@ -2,19 +2,33 @@
  * Bolt listeners: each adapts a Slack payload to a handler in handlers.ts and nothing more. Every handler run
  * is tracked so shutdown can wait for in-flight answers.
  */
-import type { App as BoltApp, BlockAction, ButtonAction } from '@slack/bolt';
+import type { App as BoltApp, BlockAction, ButtonAction, ViewSubmitAction } from '@slack/bolt';
 import type { AdminCheck } from './admin';
-import { ACTION_DOWN, ACTION_SUGGEST, ACTION_UP, feedbackReceived, homeView, type Block, type FeedbackValue } from './blocks';
+import { ACTION_DOWN, ACTION_SUGGEST, ACTION_UP, feedbackReceived, homeView, plainMessage, type Block, type FeedbackValue } from './blocks';
 import type { SlackDelivery } from './delivery';
 import { classifySlackError } from './errors';
 import { ReplyLog, type EventDedupe } from './guards';
 import { answerQuestion, chooseSuggestion, parseFeedbackValue, recordVote, runCommand, type BotDeps } from './handlers';
 import { tenantOf, type TenantFields } from './tenant';
+import {
+  ACTION_HANDOFF_ANSWER,
+  ACTION_HANDOFF_CONFIRM,
+  ACTION_HANDOFF_DISMISS,
+  ACTION_HANDOFF_LINK,
+  ACTION_HANDOFF_NONE,
+  ACTION_HANDOFF_REQUEST,
+  HANDOFF_MODAL,
+  handoffHomeBlocks,
+  HANDOFF_REPLY,
+  parseDeskValue,
+  type ModalMeta,
+} from './handoff-blocks';
+import { modalValues } from './support';
 
 /** What the app subscribes to; manifest.yaml must list exactly these (a test checks). */
-export const SLACK_BOT_EVENTS = ['app_mention', 'message.im', 'app_home_opened'] as const;
+export const SLACK_BOT_EVENTS = ['app_mention', 'message.im', 'message.channels', 'message.groups', 'app_home_opened'] as const;
 export const SLACK_COMMAND = '/kvcache';
-export const SLACK_BOT_SCOPES = ['app_mentions:read', 'chat:write', 'im:history', 'users:read', 'commands'] as const;
+export const SLACK_BOT_SCOPES = ['app_mentions:read', 'chat:write', 'im:history', 'users:read', 'commands', 'channels:history', 'groups:history', 'channels:read', 'groups:read'] as const;
 
 export interface ListenerDeps extends BotDeps {
   dedupe: EventDedupe;
@@ -73,6 +87,8 @@ export function registerListeners(bolt: BoltApp, deps: ListenerDeps): void {
     if (!QUESTION_SUBTYPES.has(ev.subtype) || ev.bot_id || !ev.user || ev.user === deps.botUserId || !ev.text?.trim()) return;
     const tenant = tenantOf(body);
     if (tenant === null) return;
+    // A mention in a hand-off's thread is the team talking (desk.onSupportMessage), not a question.
+    if (deps.desk?.channel === ev.channel && ev.thread_ts && (await deps.core.handoffs.byPost(tenant, ev.channel, ev.thread_ts))) return;
     let replyTs: string | undefined;
     if (ev.edited) {
       const known = await replyToEdited(tenant, ev);
@@ -86,7 +102,7 @@ export function registerListeners(bolt: BoltApp, deps: ListenerDeps): void {
     if (remember && replyTs === undefined) deps.replies.pending(tenant, ev.channel, ev.ts);
     const done = await deps.track(
       answerQuestion(deps, deps.delivery.forTenant(tenant), {
-        tenant, user: ev.user, channel: ev.channel, text: ev.text, botUserId: deps.botUserId,
+        tenant, user: ev.user, channel: ev.channel, text: ev.text, botUserId: deps.botUserId, messageTs: ev.ts,
         ...(threadTs ? { threadTs } : {}), ...(replyTs ? { replyTs } : {}),
       }),
     );
@@ -101,6 +117,12 @@ export function registerListeners(bolt: BoltApp, deps: ListenerDeps): void {
 
   bolt.message(async ({ message, body }) => {
     const ev = message as unknown as MessageLike;
+    const desk = deps.desk;
+    if (desk?.enabled && ev.channel === desk.channel) {
+      const tenant = tenantOf(body as TenantFields);
+      if (tenant !== null) await deps.track(desk.onSupportMessage(tenant, message as never));
+      return;
+    }
     if (ev.channel_type !== 'im') return; // channel messages reach the bot as app_mention
     // DM edits arrive as subtype message_changed and are ignored: the reply stays next to the first wording.
     await ask(body as TenantFields, ev, ev.thread_ts, false);
@@ -175,12 +197,80 @@ export function registerListeners(bolt: BoltApp, deps: ListenerDeps): void {
     for (const m of rest) await poster.post({ ...where, ...m });
   });
 
+  // The support desk's buttons (in the support channel and the App Home) and its modal.
+  const deskClick = (body: BlockAction, action: ButtonAction) => {
+    const value = parseDeskValue(action.value);
+    const tenant = value ? tenantOf(body as unknown as TenantFields, value.t) : null;
+    return value && tenant !== null && deps.desk?.enabled ? { value, tenant, desk: deps.desk } : null;
+  };
+  for (const [actionId, mode] of [
+    [ACTION_HANDOFF_ANSWER, 'answer'],
+    [ACTION_HANDOFF_LINK, 'link'],
+  ] as const) {
+    bolt.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action }) => {
+      await ack();
+      const ok = deskClick(body, action);
+      if (!ok) return;
+      const channel = body.channel?.id;
+      const ts = body.message?.ts;
+      await deps.track(ok.desk.openModal(ok.tenant, body.user.id, ok.value, body.trigger_id, mode, channel && ts ? { channel, ts } : undefined));
+    });
+  }
+  bolt.action<BlockAction<ButtonAction>>(ACTION_HANDOFF_DISMISS, async ({ ack, body, action }) => {
+    await ack();
+    const ok = deskClick(body, action);
+    if (!ok) return;
+    const channel = body.channel?.id;
+    await deps.track(ok.desk.dismiss(ok.tenant, body.user.id, ok.value, channel ? { channel } : undefined));
+  });
+  bolt.action<BlockAction<ButtonAction>>(ACTION_HANDOFF_CONFIRM, async ({ ack, body, action }) => {
+    await ack();
+    const tenant = tenantOf(body as unknown as TenantFields);
+    if (tenant === null || !deps.desk?.enabled) return;
+    await deps.track(deps.desk.confirmEdit(tenant, body.user.id, action.value));
+  });
+  bolt.view<ViewSubmitAction>(HANDOFF_MODAL, async ({ ack, body, view }) => {
+    let meta: ModalMeta | null = null;
+    try {
+      meta = JSON.parse(view.private_metadata) as ModalMeta;
+    } catch {
+      meta = null;
+    }
+    const tenant = meta ? tenantOf(body as unknown as TenantFields, meta.t) : null;
+    if (!meta || tenant === null || !deps.desk?.enabled) return void (await ack());
+    const errors = await deps.track(deps.desk.submit(tenant, body.user.id, meta, modalValues(view.state, meta.mode)));
+    await ack(errors ? { response_action: 'errors', errors } : undefined);
+  });
+  // The asker's own buttons: "Ask a person" under an answer, "None of these" under "did you mean".
+  for (const [actionId, reason] of [
+    [ACTION_HANDOFF_REQUEST, 'requested'],
+    [ACTION_HANDOFF_NONE, 'dismissed-suggestions'],
+  ] as const) {
+    bolt.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action }) => {
+      await ack();
+      const ok = await click(body, action, FOREIGN_CHOICE_NOTE);
+      const channel = body.channel?.id;
+      if (!ok || !channel || !deps.desk?.enabled) return;
+      const desk = deps.desk;
+      const threadTs = (body.message as { thread_ts?: string } | undefined)?.thread_ts ?? body.message?.ts;
+      const poster = deps.delivery.forTenant(ok.tenant);
+      await deps.track(
+        (async () => {
+          const r = await deps.core.answerer.ask(ok.tenant, ok.value.q, { lookupOnly: true });
+          const told = await desk.handOff(ok.tenant, r, { user: body.user.id, channel, ...(threadTs ? { threadTs } : {}) }, reason);
+          await poster.post({ channel, ...(threadTs ? { threadTs } : {}), ...plainMessage(told ? HANDOFF_REPLY : deps.core.config.fallbackAnswer) });
+        })(),
+      );
+    });
+  }
+
   bolt.event('app_home_opened', async ({ event, body }) => {
     if (event.tab !== 'home') return;
     const tenant = tenantOf(body as TenantFields);
     if (tenant === null) return;
     const admin = await deps.admins.isAdmin(deps.delivery.client, tenant, event.user);
     const report = admin ? await deps.track(deps.core.report(tenant)) : null;
-    await deps.delivery.publishHome(tenant, event.user, homeView(report));
+    const handoffs = admin && deps.desk?.enabled ? handoffHomeBlocks(await deps.core.handoffs.list(tenant), deps.core.clock.now()) : [];
+    await deps.delivery.publishHome(tenant, event.user, homeView(report, handoffs));
   });
 }

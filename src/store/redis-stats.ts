@@ -6,7 +6,7 @@
  *
  *   kv1:s:<tenant>:n   hash    counters: o:<outcome>, ls:<outcome> (latency sums), hh:/hm:/hg:<bucket>
  *                              (hit, miss and model latency histograms), evictions, fb:*, gen:*, lost:*, late:*,
- *                              dl:<kind> (Slack delivery failures)
+ *                              dl:<kind> (Slack delivery failures), ho:<event> and ha:<bucket> (hand-offs)
  *   kv1:s:<tenant>:q   zset    normalized question -> times asked (trimmed to the most asked)
  *   kv1:s:<tenant>:qm  hash    normalized question -> {question, lastAt, lastOutcome} of the latest asking
  *   kv1:s:<tenant>:u   list    unanswered questions, newest first, capped
@@ -85,6 +85,7 @@ export class RedisStatsBackend implements StatsBackend {
     incrHistogram(m, k.counters, 'hh:', d.hitLatency);
     incrHistogram(m, k.counters, 'hm:', d.missLatency);
     incrHistogram(m, k.counters, 'hg:', d.generation.modelLatency);
+    incrHistogram(m, k.counters, 'ha:', d.handoffAnswerMs ?? {});
     const counters: Array<[string, number]> = [
       ['evictions', d.evictions],
       ['fb:up', d.feedback.up],
@@ -97,6 +98,7 @@ export class RedisStatsBackend implements StatsBackend {
       ['late:lookups', d.late.lookups],
     ];
     for (const [kind, n] of Object.entries(d.delivery ?? {})) counters.push([`dl:${kind}`, n]);
+    for (const [kind, n] of Object.entries(d.handoff ?? {})) counters.push([`ho:${kind}`, n]);
     for (const [field, n] of counters) if (n !== 0) m.hIncrBy(k.counters, field, n);
     if (d.generation.queueMsSum !== 0) m.hIncrByFloat(k.counters, 'gen:queueMs', d.generation.queueMsSum);
     if (d.generation.modelMsSum !== 0) m.hIncrByFloat(k.counters, 'gen:modelMs', d.generation.modelMsSum);
@@ -151,9 +153,10 @@ export class RedisStatsBackend implements StatsBackend {
       doc.latencySumMs[o] = num(`ls:${o}`);
     }
     for (const [field, value] of Object.entries(h)) {
-      const hist = field.startsWith('hh:') ? doc.hitLatency : field.startsWith('hm:') ? doc.missLatency : field.startsWith('hg:') ? doc.generation.modelLatency : null;
+      const hist = field.startsWith('hh:') ? doc.hitLatency : field.startsWith('hm:') ? doc.missLatency : field.startsWith('hg:') ? doc.generation.modelLatency : field.startsWith('ha:') ? doc.handoffAnswerMs : null;
       if (hist) hist[field.slice(3)] = Number(value);
       else if (field.startsWith('dl:')) doc.delivery[field.slice(3)] = Number(value);
+      else if (field.startsWith('ho:')) doc.handoff[field.slice(3)] = Number(value);
     }
     doc.evictions = num('evictions');
     doc.feedback = { up: num('fb:up'), down: num('fb:down'), removed: num('fb:removed') };
