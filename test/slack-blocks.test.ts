@@ -21,7 +21,9 @@ import { RateLimiter } from '../src/slack/guards';
 import { chooseSuggestion, parseFeedbackValue, runCommand, type BotDeps } from '../src/slack/handlers';
 import { authorMrkdwn, fitList, fromSlackText, safeCut, splitText, truncate } from '../src/slack/text';
 import { silentLogger } from '../src/logger';
-import { validateBlocks, validateMessage } from '../testkit/block-kit';
+import { validateBlocks, validateMessage, validateModal } from '../testkit/block-kit';
+import type { Handoff } from '../src/handoff/handoffs';
+import { answerModal, handoffHomeBlocks, handoffList, noneButton, requestButton, supportClosed, supportPost } from '../src/slack/handoff-blocks';
 import { openTestApp, rec } from './helpers/app';
 import { FakeClock } from './helpers/clock';
 
@@ -229,5 +231,33 @@ describe('text helpers', () => {
     const out = fitList(Array.from({ length: 50 }, () => 'x'.repeat(100)), 1000, 300);
     expect(out.length).toBeLessThanOrEqual(1000);
     expect(out).toMatch(/\n…and \d+ more$/);
+  });
+});
+
+describe('hand-off payloads stay within Slack\'s limits whatever people wrote', () => {
+  const longAnswer = `${CJK}${QUOTES}${FAMILY.repeat(500)} <https://shop.example/x|a link> <!channel>`.repeat(3).slice(0, 40_000);
+  const handoff = (question: string, i = 1): Handoff => ({
+    key: `k${i}`, number: i, tenant: 'T1', question, normalized: question.toLowerCase(), reason: 'unanswered',
+    tried: [0, 1, 2, 3, 4].map((j) => ({ entryId: `entry-${'x'.repeat(300)}-${j}`, question: question.slice(0, 3000), similarity: 0.5 })),
+    askers: Array.from({ length: 50 }, (_, j) => ({ via: 'slack' as const, user: `U${j}`, channel: 'C1', threadTs: '1.1', permalink: `https://kvcache-test.slack.com/archives/C1/p${j}`, at: 0 })),
+    asked: 999, status: 'open', openedAt: 0,
+  });
+
+  test.each(Object.entries(QUESTIONS))('%s: the support post, its closed form, the modal, the list and the App Home', (_kind, question) => {
+    const h = handoff(question);
+    expect(validateMessage(supportPost(h))).toBeNull();
+    for (const status of ['answered', 'dismissed'] as const) {
+      const closed = supportClosed({ ...h, status, answer: longAnswer, closedBy: 'USUP', entryId: 't-1', linkedTo: 'x'.repeat(500) }, 50);
+      expect(validateMessage(closed)).toBeNull();
+    }
+    const entries = Array.from({ length: 150 }, (_, i) => ({ id: `e${i}-${'y'.repeat(i === 3 ? 400 : 3)}`, question: `${question}${i}` }));
+    for (const mode of ['answer', 'link'] as const) {
+      expect(validateModal(answerModal(h, entries, { t: 'T1', h: h.key, mode, c: 'C1', ts: '1.1' }))).toBeNull();
+      expect(validateModal(answerModal(h, [], { t: 'T1', h: h.key, mode }))).toBeNull();
+    }
+    const many = Array.from({ length: 30 }, (_, i) => handoff(question, i + 1));
+    expect(validateMessage(handoffList(many, 3_600_000))).toBeNull();
+    expect(validateBlocks(homeView(null, handoffHomeBlocks(many, 0)).blocks, 'home')).toBeNull();
+    expect(validateMessage({ text: 'x', blocks: [{ type: 'actions', elements: [requestButton(buttonValue({ t: 'T1', id: 'a', q: question, u: 'U1', a: 'T1' })), noneButton(buttonValue({ t: 'T1', id: 'a', q: question }))] }] })).toBeNull();
   });
 });

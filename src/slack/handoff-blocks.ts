@@ -96,7 +96,10 @@ export function supportClosed(h: Handoff, told: number): SlackMessage {
   const blocks: Block[] = [header(`Question for the team #${h.number}`), plain(shown(h.question)), context(asked(h))];
   if (h.status === 'answered') {
     const saved = h.entryId ? (h.linkedTo ? ` · saved as another wording of FAQ entry \`${truncate(h.linkedTo, 100)}\`` : ' · saved as the team answer') : ' · not saved';
-    for (const part of splitText(authorMrkdwn(h.answer ?? ''), 3000).slice(0, 3)) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: part || ' ' } });
+    // Two sections at most beside the question: within the ~12,000 characters a message may carry (the askers got it whole).
+    const parts = splitText(authorMrkdwn(h.answer ?? ''), 3000);
+    for (const part of parts.slice(0, 2)) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: part || ' ' } });
+    if (parts.length > 2) blocks.push(context(`…the answer goes on (${(h.answer ?? '').length.toLocaleString('en-US')} characters); \`kvcache handoffs --all\` shows it`));
     blocks.push(context(`✅ Answered by ${by} · sent to ${told} ${told === 1 ? 'asker' : 'askers'}${saved}`));
   } else {
     blocks.push(context(`Closed as not for us by ${by} · ${told} ${told === 1 ? 'asker was' : 'askers were'} told`));

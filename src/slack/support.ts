@@ -116,13 +116,33 @@ export class SupportDesk {
       asker: { via: 'slack', user: asker.user, channel: asker.channel, ...(asker.threadTs ? { threadTs: asker.threadTs } : {}), ...(permalink ? { permalink } : {}), at: this.d.core.clock.now() },
     });
     if (!opened) return false;
-    const h = opened.handoff;
-    // Joined: the team has it already, unless its post failed earlier (then try again: the channel may be fixed).
-    if (!opened.created && h.post) return true;
-    return this.post(tenant, h);
+    if (opened.created) return this.post(tenant, opened.handoff);
+    // Joined: the team has it once its post is made. The process that opened it may still be posting; if its post
+    // failed, the channel may have been fixed since: one process (the claim) tries again.
+    for (let waited = 0; ; waited += 100) {
+      const h = await this.d.core.handoffs.get(tenant, opened.handoff.key);
+      if (!h || h.post) return true;
+      if (h.postError !== undefined) return this.post(tenant, h);
+      if (waited >= 3000) return true;
+      await new Promise((r) => setTimeout(r, 100).unref());
+    }
   }
 
+  /** Posts the hand-off in the support channel, once at a time across processes (a claim per hand-off). */
   private async post(tenant: string, h: Handoff): Promise<boolean> {
+    const claim = keys.lease(`handoff-post:${tenant}:${h.key}`);
+    const token = `${process.pid}-${h.key}-${Math.random()}`;
+    if (!(await this.d.core.store.claim(claim, token, 30_000))) return true; // another process is posting it now
+    try {
+      const current = await this.d.core.handoffs.get(tenant, h.key);
+      if (current?.post) return true;
+      return await this.postNow(tenant, current ?? h);
+    } finally {
+      await this.d.core.store.releaseClaim(claim, token).catch(() => undefined);
+    }
+  }
+
+  private async postNow(tenant: string, h: Handoff): Promise<boolean> {
     const channel = this.d.channel as string;
     const res = await this.d.delivery.tryPost(tenant, { channel, ...supportPost(h) });
     if ('ts' in res) {
