@@ -217,6 +217,9 @@ describe('hand-offs on SQLite: the modal, an edit, "Ask a person", and a restart
     expect(sent.status).toBe(200);
     const relayed = await api.waitFor((c) => c.method === 'chat.postMessage' && c.args.channel === 'DJOE2' && /100 points/.test(postedText(c)));
     expect(postedText(relayed)).toContain('Answered by the support team');
+    // A 👎 on the team's answer goes to review, and the answer stays.
+    await postSigned(bot.events, blockActionsBody({ teamId: 'T0001', userId: 'UJOE', channelId: 'DJOE2', messageTs: String(relayed.response.ts), actionId: 'kvcache_feedback_down', value: buttonValueOf(relayed.args.blocks, 'kvcache_feedback_down'), responseUrl: api.responseUrl('m6'), messageBlocks: relayed.args.blocks as unknown[] }), { secret: SECRET });
+    await api.waitFor((c) => c.method === 'chat.update' && c.args.channel === 'DJOE2' && /the team will review this answer/.test(JSON.stringify(c.args.blocks)));
 
     // The edit's confirmation now comes too late: the hand-off is answered, nothing more is sent.
     const confirm = buttonValueOf(eph.args.blocks, 'kvcache_handoff_confirm');
@@ -250,6 +253,18 @@ describe('hand-offs on SQLite: the modal, an edit, "Ask a person", and a restart
     expect(posts(api, 'DJOE4').filter((c) => /Express/.test(postedText(c)))).toHaveLength(0);
     await postSigned(bot.events, blockActionsBody({ teamId: 'T0001', userId: 'USUP', channelId: SUPPORT, messageTs: replyTs, actionId: 'kvcache_handoff_confirm', value: confirm, responseUrl: api.responseUrl('m5') }), { secret: SECRET });
     await api.waitFor((c) => c.method === 'chat.postMessage' && c.args.channel === 'DJOE4' && /Express shipping takes one day/.test(postedText(c)));
+  }, 30_000);
+
+  test('the App Home shows admins the open hand-offs with the desk\'s buttons', async () => {
+    await sendTo(bot, directMessage({ user: 'UJOE', channel: 'DJOE5', text: 'Can I book a private shopping session?', ts: nextTs() }));
+    await api.waitFor((c) => c.method === 'chat.postMessage' && c.args.channel === SUPPORT && /private shopping/.test(String(c.args.text)));
+    await sendTo(bot, { type: 'app_home_opened', user: 'UADMIN', channel: 'DADMIN', tab: 'home', event_ts: `${Math.floor(Date.now() / 1000)}.000100` });
+    const home = await api.waitFor((c) => c.method === 'views.publish' && c.args.user_id === 'UADMIN');
+    const view = JSON.stringify(home.args.view);
+    expect(view).toContain('Open hand-offs');
+    expect(view).toContain('Can I book a private shopping session?');
+    expect(view).toContain('kvcache_handoff_answer');
+    expect(home.response.ok).toBe(true);
   }, 30_000);
 });
 
