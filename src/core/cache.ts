@@ -197,24 +197,15 @@ export class AnswerCache {
     if (current?.pinned) {
       throw new KvcacheError(
         'FAQ_CONFLICT',
-        `"${ex}" is already answered by FAQ entry "${current.id}"; change that entry in the FAQ file and preload it again`,
+        current.id.startsWith('t-')
+          ? `"${ex}" is already answered by the support team (entry "${current.id}"); remove it with \`kvcache forget --id ${current.id}\` first`
+          : `"${ex}" is already answered by FAQ entry "${current.id}"; change that entry in the FAQ file and preload it again`,
       );
     }
     const now = this.clock.now();
     const id = `d-${hashText(nm === '' ? ex : nm).slice(0, 16)}`;
-    const previous = await this.readEntry(tenant, id, false);
     const entry: CacheEntry = {
-      id,
-      tenant,
-      question: ex,
-      answer: input.answer,
-      source: input.source,
-      alternates: [],
-      tags: [],
-      createdAt: previous?.createdAt ?? now,
-      updatedAt: now,
-      hitCount: previous?.hitCount ?? 0,
-      lastHitAt: previous?.lastHitAt ?? null,
+      ...this.freshEntry(tenant, id, ex, input.answer, input.source, await this.readEntry(tenant, id, false), now),
       expiresAt: now + this.ttlMs,
       ...(input.usedEntries ? { usedEntries: [...input.usedEntries] } : {}),
     };
@@ -259,20 +250,8 @@ export class AnswerCache {
       }
     }
     const now = this.clock.now();
-    const previous = await this.readEntry(tenant, id, true);
     const entry: CacheEntry = {
-      id,
-      tenant,
-      question: ex,
-      answer: input.answer,
-      source: 'team',
-      alternates: [],
-      tags: [],
-      createdAt: previous?.createdAt ?? now,
-      updatedAt: now,
-      hitCount: previous?.hitCount ?? 0,
-      lastHitAt: previous?.lastHitAt ?? null,
-      expiresAt: null,
+      ...this.freshEntry(tenant, id, ex, input.answer, 'team', await this.readEntry(tenant, id, true), now),
       origin: input.origin,
       answeredBy: input.answeredBy,
       ...(input.linkedTo ? { linkedTo: input.linkedTo, usedEntries: [input.linkedTo] } : {}),
@@ -285,6 +264,24 @@ export class AnswerCache {
     ops.push({ op: 'set', key: keys.faqMeta(tenant), value: { count: meta?.count ?? 0, updatedAt: now, rev: randomUUID() } });
     await this.store.apply(ops);
     return entry;
+  }
+
+  /** A new answer for a question, keeping the history (creation, hits) of the entry it replaces. Pinned: no expiry. */
+  private freshEntry(tenant: string, id: string, question: string, answer: string, source: CacheEntry['source'], previous: CacheEntry | null, now: number): CacheEntry {
+    return {
+      id,
+      tenant,
+      question,
+      answer,
+      source,
+      alternates: [],
+      tags: [],
+      createdAt: previous?.createdAt ?? now,
+      updatedAt: now,
+      hitCount: previous?.hitCount ?? 0,
+      lastHitAt: previous?.lastHitAt ?? null,
+      expiresAt: null,
+    };
   }
 
   /** Removes an entry and the pointers that still point at it. */

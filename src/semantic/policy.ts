@@ -13,14 +13,8 @@ import type { SemanticScore } from '../core/types';
 import { score } from './classifier';
 import type { Neighbour } from './index';
 
-export interface Weights {
-  similarity: number;
-  margin: number;
-  top3: number;
-  votes: number;
-  /** The team classifier's probability of the entry, and its lead over the next (absent: the older rule). */
-  prob?: number;
-  probMargin?: number;
+/** One weight per feature (prob and probMargin absent: the older rule), plus the bias. */
+export interface Weights extends Features {
   bias: number;
 }
 
@@ -108,6 +102,7 @@ export interface Features {
   margin: number;
   top3: number;
   votes: number;
+  /** The team classifier's probability of the entry, and its lead over the next (absent: the older rule). */
   prob?: number;
   probMargin?: number;
 }
