@@ -15,7 +15,9 @@ import { recoverJournals } from './faq/preload';
 import { silentLogger, type Logger } from './logger';
 import { openStore } from './store/open';
 import { GroundedGenerator } from './generate/generator';
-import { loadModel } from './generate/model';
+import { loadModel, type TextModel } from './generate/model';
+import { EngineModel } from './generate/engine';
+import { DEFAULT_GUARD, FaithfulnessGuard } from './generate/guard';
 import { GenerationQueue } from './generate/queue';
 import type { KvStore } from './store/types';
 import { KvcacheError } from './errors';
@@ -90,10 +92,13 @@ export async function openApp(config: Config, deps: AppDeps = {}): Promise<App> 
     }
   }
   const semantic = embedder ? new SemanticLayer(cache, embedder, logger, cjk) : null;
-  let model = null;
-  if (deps.withModel && deps.generator === undefined && config.generation.model !== 'none') {
+  let model: TextModel | null = null;
+  const engine = config.generation.engine;
+  if (deps.withModel && deps.generator === undefined && (engine || config.generation.model !== 'none')) {
     try {
-      model = await loadModel({ ...config.generation });
+      model = engine
+        ? await EngineModel.connect({ ...engine, timeoutMs: config.generation.timeoutMs })
+        : await loadModel({ ...config.generation });
     } catch (err) {
       await embedder?.close();
       await store.close();
@@ -104,11 +109,19 @@ export async function openApp(config: Config, deps: AppDeps = {}): Promise<App> 
   const generator =
     deps.generator ??
     (model
-      ? new GroundedGenerator(cache, model, new GenerationQueue({ concurrency: g.concurrency, maxQueue: g.maxQueue, timeoutMs: g.timeoutMs }), {
-          topK: g.topK,
-          minCoverage: g.minCoverage,
-          maxNewTokens: g.maxNewTokens,
-        })
+      ? new GroundedGenerator(
+          cache,
+          model,
+          new GenerationQueue({ concurrency: g.concurrency, maxQueue: g.maxQueue, timeoutMs: g.timeoutMs }),
+          { topK: g.topK, minCoverage: g.minCoverage, maxNewTokens: g.maxNewTokens },
+          {
+            // Sentences are checked with the paraphrase layer's English model when it is loaded, by words otherwise.
+            guard: new FaithfulnessGuard({ ...DEFAULT_GUARD, embedder }),
+            ...(semantic ? { nearest: (t: string, q: string, k: number) => semantic.nearest(t, q, k) } : {}),
+            onBlocked: (t, reason) => stats.recordBlocked(t, reason),
+            logger,
+          },
+        )
       : null);
   const health = new StoreHealth(logger);
   store.onOutcome = (ok, op, err) => health.record(ok, op, err);

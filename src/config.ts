@@ -60,6 +60,12 @@ const schema = z.object({
   KVCACHE_MODEL_CONCURRENCY: int(1, 64).prefault('1'),
   KVCACHE_MODEL_QUEUE: int(0, 10_000).prefault('32'),
   KVCACHE_TOP_K: int(1, 10).prefault('3'),
+  KVCACHE_ENGINE_URL: z
+    .string()
+    .regex(/^https?:\/\/[^\s]+\/v1\/?$/, { message: 'expected the base URL of an OpenAI-compatible engine, ending in /v1 (e.g. http://127.0.0.1:8080/v1)' })
+    .optional(),
+  KVCACHE_ENGINE_MODEL: z.string().min(1).optional(),
+  KVCACHE_ENGINE_KEY: z.string().min(1).optional(),
   KVCACHE_EMBED_MODEL: z.string().min(1).default('all-MiniLM-L6-v2'),
   KVCACHE_EMBED_MODEL_CJK: z.string().min(1).default('multilingual-e5-small'),
   KVCACHE_STORE_TIMEOUT: duration(10).prefault('200ms'),
@@ -107,6 +113,8 @@ export interface Config {
     maxQueue: number;
     topK: number;
     minCoverage: number;
+    /** An OpenAI-compatible inference engine (vLLM, TGI, llama.cpp's server, Ollama) instead of KVCACHE_MODEL. */
+    engine: { url: string; model: string; key: string | null } | null;
   };
 }
 
@@ -156,6 +164,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxQueue: c.KVCACHE_MODEL_QUEUE,
       topK: c.KVCACHE_TOP_K,
       minCoverage: c.KVCACHE_MIN_COVERAGE,
+      engine: engineOf(c),
     },
   };
+}
+
+function engineOf(c: { KVCACHE_ENGINE_URL?: string | undefined; KVCACHE_ENGINE_MODEL?: string | undefined; KVCACHE_ENGINE_KEY?: string | undefined; KVCACHE_MODEL: string }): Config['generation']['engine'] {
+  if (c.KVCACHE_ENGINE_URL === undefined) {
+    if (c.KVCACHE_ENGINE_MODEL !== undefined) throw new KvcacheError('CONFIG_INVALID', 'KVCACHE_ENGINE_MODEL is set without KVCACHE_ENGINE_URL: set the engine\'s base URL (ending in /v1), or unset KVCACHE_ENGINE_MODEL');
+    return null;
+  }
+  if (c.KVCACHE_ENGINE_MODEL === undefined) throw new KvcacheError('CONFIG_INVALID', 'KVCACHE_ENGINE_URL is set without KVCACHE_ENGINE_MODEL: name the model the engine serves (its GET /v1/models lists them)');
+  if (c.KVCACHE_MODEL !== 'none') throw new KvcacheError('CONFIG_INVALID', `KVCACHE_MODEL=${c.KVCACHE_MODEL} and KVCACHE_ENGINE_URL are both set: answers come from one model; unset one of them`);
+  return { url: c.KVCACHE_ENGINE_URL.replace(/\/$/, ''), model: c.KVCACHE_ENGINE_MODEL, key: c.KVCACHE_ENGINE_KEY ?? null };
 }

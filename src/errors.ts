@@ -18,7 +18,8 @@ export type ErrorCode =
   | 'GENERATION_TIMEOUT'
   | 'MODEL_LOAD_FAILED'
   | 'CALIBRATION_INVALID'
-  | 'HANDOFF_CLOSED';
+  | 'HANDOFF_CLOSED'
+  | 'ENGINE_FAILED';
 
 export class KvcacheError extends Error {
   constructor(

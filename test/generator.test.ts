@@ -6,7 +6,7 @@
 import type { App } from '../src/app';
 import { preload } from '../src/faq/preload';
 import { answerFrom, GroundedGenerator } from '../src/generate/generator';
-import type { TextModel } from '../src/generate/model';
+import type { GenerateRequest, TextModel } from '../src/generate/model';
 import { buildPrompt } from '../src/generate/prompt';
 import { GenerationQueue } from '../src/generate/queue';
 import { FakeClock } from './helpers/clock';
@@ -16,9 +16,11 @@ import { tmpDir } from './helpers/app';
 
 class ScriptedModel implements TextModel {
   readonly name = 'scripted';
+  readonly kind = 'seq2seq' as const;
   prompts: string[] = [];
   delayMs = 0;
-  async generate(input: string): Promise<string> {
+  async generate(req: GenerateRequest): Promise<string> {
+    const input = req.flat;
     this.prompts.push(input);
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
     // Copies the answer of the first context entry, as the trained model is meant to.

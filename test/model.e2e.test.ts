@@ -35,7 +35,7 @@ describe('bundled model', () => {
         const cases = JSON.parse(process.argv[1]);
         const model = await loadModel({ model: 'kvcache-t5-faq', device: 'cpu', dtype: 'q8', allowDownload: false });
         const out = [];
-        for (const c of cases) out.push(await model.generate(c.input, 128));
+        for (const c of cases) out.push(await model.generate({ flat: c.input, chat: { system: '', user: '' }, maxNewTokens: 128 }));
         await model.close();
         process.stdout.write(JSON.stringify(out));
       })();`;

@@ -29,6 +29,8 @@ export interface AnswererOptions {
 export interface AskOptions {
   /** Never call the model and record nothing: a what-if lookup (replay --lookup-only). */
   lookupOnly?: boolean;
+  /** While the model writes: the checked text so far (Slack updates its placeholder with it). */
+  onText?: (shown: string) => void;
 }
 
 const monotonicMs = () => performance.now();
@@ -94,7 +96,7 @@ export class Answerer {
     if (!opts.lookupOnly && this.o.generator) {
       const generator = this.o.generator;
       const produce = async () => {
-        const gen = await generator.generate(tenant, q);
+        const gen = await generator.generate(tenant, q, opts.onText ? { onText: opts.onText } : {});
         if (!gen) return null;
         // An answer the store cannot keep is still given: the asker should not pay for the outage.
         const entry = await degrade<{ id: string | null }>(() => this.o.cache.put(tenant, { question: q, answer: gen.answer, source: 'generated', usedEntries: gen.usedEntries }), { id: null });
@@ -107,14 +109,14 @@ export class Answerer {
           : { ran: true as const, value: await produce() };
       } catch (err) {
         // A busy or slow model must never leave the asker without a reply: they get a polite fallback.
-        if (!(err instanceof KvcacheError) || (err.code !== 'BUSY' && err.code !== 'GENERATION_TIMEOUT')) throw err;
+        if (!(err instanceof KvcacheError) || (err.code !== 'BUSY' && err.code !== 'GENERATION_TIMEOUT' && err.code !== 'ENGINE_FAILED')) throw err;
         const answer = err.code === 'BUSY' ? this.o.busyAnswer : this.o.fallbackAnswer;
         return done({ answer, source: 'fallback', entryId: null, matchedQuestion: null, ...why, entryTenant: null, entrySource: null });
       }
       if (flight.ran && flight.value) {
         const { gen, entry } = flight.value;
         generation = gen.timing;
-        return done({ answer: gen.answer, source: 'generated', entryId: entry.id, matchedQuestion: null, ...why, entryTenant: tenant, entrySource: 'generated' });
+        return done({ answer: gen.answer, source: 'generated', entryId: entry.id, matchedQuestion: null, ...why, entryTenant: tenant, entrySource: 'generated', ...(gen.sources ? { sources: gen.sources } : {}) });
       }
       if (!flight.ran && flight.value) {
         // Another replica generated it while this one waited: for this asker it is a cache hit.

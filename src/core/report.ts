@@ -20,7 +20,7 @@ export interface StatsReport {
   topQuestions: Array<{ question: string; count: number; lastOutcome: Outcome }>;
   unanswered: Array<{ question: string; at: string }>;
   feedback: { up: number; down: number; removed: number };
-  generation: { calls: number; meanQueueMs: number | null; meanModelMs: number | null; modelP95Ms: number | null };
+  generation: { calls: number; meanQueueMs: number | null; meanModelMs: number | null; modelP95Ms: number | null; blocked: number; blockedBy: Record<string, number> };
   reviews: Array<{ at: string; entryId: string; source: string; question: string; user: string; removed: boolean }>;
   /** Store outages as the statistics saw them: lookups written late (held in memory), and log items lost. */
   outages: { failedWrites: number; lookupsWrittenLate: number; lostUnanswered: number; lostReviews: number };
@@ -96,6 +96,8 @@ export function buildReport(
       meanQueueMs: doc.generation?.calls ? round(doc.generation.queueMsSum / doc.generation.calls) : null,
       meanModelMs: doc.generation?.calls ? round(doc.generation.modelMsSum / doc.generation.calls) : null,
       modelP95Ms: round(quantile(doc.generation?.modelLatency ?? {}, 0.95)),
+      blocked: Object.values(doc.generation?.blocked ?? {}).reduce((a, b) => a + b, 0),
+      blockedBy: { ...(doc.generation?.blocked ?? {}) },
     },
     reviews: (doc.reviews ?? [])
       .slice(-10)
@@ -183,6 +185,7 @@ export function formatReport(r: StatsReport): string {
     `evictions        ${r.evictions}`,
     `feedback         ${r.feedback.up} 👍, ${r.feedback.down} 👎 (${r.feedback.removed} generated answers removed)`,
     `model calls      ${r.generation.calls}${r.generation.calls > 0 ? `  (mean ${fmtMs(r.generation.meanQueueMs)} queued, ${fmtMs(r.generation.meanModelMs)} in the model, p95 ${fmtMs(r.generation.modelP95Ms)})` : ''}`,
+    ...(r.generation.calls > 0 || r.generation.blocked > 0 ? [`generated answers blocked  ${r.generation.blocked}${r.generation.blocked > 0 ? ` (${Object.entries(r.generation.blockedBy).map(([k, n]) => `${n} ${k.replace(/_/g, ' ')}`).join(', ')})` : ''}`] : []),
     ...(r.outages.failedWrites > 0 || r.outages.lostUnanswered > 0 || r.outages.lostReviews > 0
       ? [
           `store outages    ${r.outages.lookupsWrittenLate} lookups written late after ${r.outages.failedWrites} failed writes; ` +

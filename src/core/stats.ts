@@ -62,7 +62,7 @@ export interface StatsDoc {
   /** 👎 votes for review, newest last; bounded to MAX_REVIEWS. */
   reviews: FeedbackItem[];
   /** Model calls: how long they waited for a slot and how long the model took. */
-  generation: { calls: number; queueMsSum: number; modelMsSum: number; modelLatency: Histogram };
+  generation: { calls: number; queueMsSum: number; modelMsSum: number; modelLatency: Histogram; blocked?: Record<string, number> };
   /** Log items dropped before they could be written (a buffer's bound reached while the store was down). */
   lost: { unanswered: number; reviews: number };
   /** Counts written after failed flushes (held in memory through a store outage): how many, and of what. */
@@ -179,6 +179,8 @@ export function mergeStats(target: StatsDoc, delta: StatsDoc, countDrops = false
     target.generation.queueMsSum += delta.generation.queueMsSum;
     target.generation.modelMsSum += delta.generation.modelMsSum;
     mergeInto(target.generation.modelLatency, delta.generation.modelLatency);
+    target.generation.blocked ??= {};
+    for (const [k, n] of Object.entries(delta.generation.blocked ?? {})) target.generation.blocked[k] = (target.generation.blocked[k] ?? 0) + n;
   }
   target.lost ??= { unanswered: 0, reviews: 0 };
   target.late ??= { flushes: 0, lookups: 0 };
@@ -327,6 +329,14 @@ export class StatsRecorder {
     const d = this.delta(tenant);
     d.delivery[kind] = (d.delivery[kind] ?? 0) + 1;
     if (outcome !== null) d.delivery[outcome] = (d.delivery[outcome] ?? 0) + 1;
+    d.updatedAt = this.clock.now();
+  }
+
+  /** The faithfulness guard blocked a generated answer (reason: unsupported_fact, unsupported_sentence, …). */
+  recordBlocked(tenant: string, reason: string): void {
+    const d = this.delta(tenant);
+    d.generation.blocked ??= {};
+    d.generation.blocked[reason] = (d.generation.blocked[reason] ?? 0) + 1;
     d.updatedAt = this.clock.now();
   }
 

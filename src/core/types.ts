@@ -94,13 +94,18 @@ export interface GeneratedAnswer {
   answer: string;
   /** FAQ entry ids given to the model as context. */
   usedEntries: string[];
+  /** Their questions, in the same order (to say which entries an answer came from). */
+  sources?: string[];
   /** Time waiting for a model slot and time in the model (absent when not measured). */
   timing?: { queuedMs: number; modelMs: number };
 }
 
 export interface Generator {
-  /** null means the model abstains (question out of scope): the caller replies with the fallback. */
-  generate(tenant: string, question: string): Promise<GeneratedAnswer | null>;
+  /**
+   * null means the model abstains (question out of scope) or the guard blocked its answer: the caller replies
+   * with the fallback. `onText` gets what may be shown while the model writes (checked sentences only).
+   */
+  generate(tenant: string, question: string, opts?: { onText?: (shown: string) => void }): Promise<GeneratedAnswer | null>;
 }
 
 export interface AnswerResult {
@@ -120,4 +125,6 @@ export interface AnswerResult {
   entryTenant: string | null;
   /** Who wrote the answer: a cache hit on a generated entry is still a generated answer. */
   entrySource: EntrySource | null;
+  /** A freshly generated answer: the questions of the FAQ entries it was generated from. */
+  sources?: string[];
 }

@@ -7,10 +7,23 @@ import type { AnswerCache } from '../core/cache';
 import { DEFAULT_TENANT, keys } from '../core/keys';
 import { normalizeQuestion } from '../core/normalize';
 import type { CacheEntry, GeneratedAnswer, Generator } from '../core/types';
+import type { Logger } from '../logger';
+import type { FaithfulnessGuard } from './guard';
+import { factsOf, contextFacts, sentencesOf } from './guard';
 import type { TextModel } from './model';
-import { buildPrompt } from './prompt';
+import { ABSTAIN, buildChat, buildPrompt } from './prompt';
 import type { GenerationQueue } from './queue';
 import { Bm25Index } from './retrieve';
+
+export interface GeneratorDeps {
+  /** Checks every written answer against its context before it is sent or cached; null: only FAQ copies pass. */
+  guard: FaithfulnessGuard | null;
+  /** The paraphrase layer's nearest FAQ entries for a question (added to BM25's), when the layer is on. */
+  nearest?: (tenant: string, question: string, k: number) => Promise<CacheEntry[]>;
+  /** Told when the guard blocks an answer (statistics). */
+  onBlocked?: (tenant: string, reason: string) => void;
+  logger?: Logger;
+}
 
 export interface GroundingOptions {
   /** Entries given to the model as context. */
@@ -28,6 +41,7 @@ export class GroundedGenerator implements Generator {
     private readonly model: TextModel,
     private readonly queue: GenerationQueue,
     private readonly o: GroundingOptions,
+    private readonly d: GeneratorDeps = { guard: null },
   ) {}
 
   /** The FAQ index of the tenant (or of the default FAQ it falls back to), rebuilt when its FAQ changed. */
@@ -56,22 +70,60 @@ export class GroundedGenerator implements Generator {
     return index;
   }
 
-  /** The entries that would ground an answer, or null when the question is out of scope. */
+  /**
+   * The entries that would ground an answer, or null when the question is out of scope: BM25's best (which
+   * decides the abstention by its coverage of the question's words), then the paraphrase layer's nearest
+   * entries, which find an answer worded differently from the question.
+   */
   async ground(tenant: string, question: string): Promise<CacheEntry[] | null> {
     const found = (await this.indexFor(tenant)).search(question, this.o.topK);
     const best = found[0];
     if (!best || best.coverage < this.o.minCoverage) return null;
-    return found.map((r) => r.entry);
+    const out = found.map((r) => r.entry);
+    const near = this.d.nearest ? await this.d.nearest(tenant, question, this.o.topK).catch(() => []) : [];
+    for (const e of near) if (!out.some((o) => o.id === e.id)) out.push(e);
+    return out.slice(0, this.o.topK + 2);
   }
 
-  async generate(tenant: string, question: string): Promise<GeneratedAnswer | null> {
+  async generate(tenant: string, question: string, opts: { onText?: (shown: string) => void } = {}): Promise<GeneratedAnswer | null> {
     const context = await this.ground(tenant, question);
     if (!context) return null;
-    const prompt = buildPrompt(question, context);
-    const r = await this.queue.run(`${tenant}\u0000${normalizeQuestion(question)}`, () => this.model.generate(prompt, this.o.maxNewTokens));
+    const texts = context.map((e) => `${e.question}\n${e.answer}`);
+    const known = contextFacts(texts.join('\n'));
+    // What may be shown while the model writes: whole sentences whose facts are all in the context (the whole
+    // answer is checked again, sentences included, before it is sent or cached).
+    let shown = '';
+    const onText = opts.onText
+      ? (soFar: string) => {
+          const sentences = sentencesOf(soFar);
+          const complete = /[.!?。！？]\s*$/.test(soFar) ? sentences : sentences.slice(0, -1);
+          let ok = '';
+          for (const sent of complete) {
+            if (sent.includes(ABSTAIN) || factsOf(sent).some((f) => !known.has(`${f.kind}:${f.key}`) && !(f.kind === 'name' && texts.join(' ').toLowerCase().includes(f.key)))) break;
+            ok = ok ? `${ok} ${sent}` : sent;
+          }
+          if (ok.length > shown.length) {
+            shown = ok;
+            opts.onText?.(shown);
+          }
+        }
+      : undefined;
+    const r = await this.queue.run(`${tenant}\u0000${normalizeQuestion(question)}`, () =>
+      this.model.generate({ flat: buildPrompt(question, context), chat: buildChat(question, context), maxNewTokens: this.o.maxNewTokens, ...(onText ? { onText } : {}) }),
+    );
     const answer = answerFrom(r.value, context);
     if (answer === null) return null;
-    return { answer, usedEntries: context.map((e) => e.id), timing: { queuedMs: r.queuedMs, modelMs: r.runMs } };
+    const copied = context.some((e) => e.answer === answer);
+    if (!copied) {
+      const verdict = this.d.guard ? await this.d.guard.check(answer, texts) : { ok: false, reason: 'no_guard' as const };
+      if (!verdict.ok) {
+        const reason = verdict.reason ?? 'unsupported_sentence';
+        this.d.onBlocked?.(tenant, reason);
+        this.d.logger?.warn({ tenant, reason, detail: 'detail' in verdict ? verdict.detail?.slice(0, 200) : undefined, usedEntries: context.map((e) => e.id) }, 'a generated answer was blocked: it states what its FAQ entries do not');
+        return null;
+      }
+    }
+    return { answer, usedEntries: context.map((e) => e.id), sources: context.map((e) => e.question), timing: { queuedMs: r.queuedMs, modelMs: r.runMs } };
   }
 }
 
@@ -83,6 +135,7 @@ export class GroundedGenerator implements Generator {
  */
 export function answerFrom(output: string, context: CacheEntry[]): string | null {
   const text = output.trim();
+  if (text.includes(ABSTAIN)) return null;
   const pointer = /^\[(\d+)\]/.exec(text);
   if (pointer) {
     const n = Number(pointer[1]);

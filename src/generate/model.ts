@@ -17,10 +17,26 @@ export interface ModelOptions {
   allowDownload: boolean;
 }
 
+/** A chat for causal models and engines: the part every question shares first (engines cache its keys and values), then the question's own. */
+export interface ChatPrompt {
+  system: string;
+  user: string;
+}
+
+export interface GenerateRequest {
+  /** The one-string form the bundled seq2seq model was trained on (prompt.ts buildPrompt). */
+  flat: string;
+  chat: ChatPrompt;
+  maxNewTokens: number;
+  /** Called with the text so far as tokens arrive (engines that stream); the guard decides what is shown. */
+  onText?: (soFar: string) => void;
+}
+
 export interface TextModel {
   readonly name: string;
+  readonly kind: 'seq2seq' | 'engine';
   /** Greedy decoding of at most maxNewTokens tokens. */
-  generate(input: string, maxNewTokens: number): Promise<string>;
+  generate(req: GenerateRequest): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -54,7 +70,7 @@ export async function loadModel(opts: ModelOptions): Promise<TextModel> {
       return tokenizer.decode(ids, { skip_special_tokens: true }).trim();
     };
     await generate('question: warm up context: [1] warm up => ok', 4);
-    return { name: id, generate, close: async () => void (await model.dispose()) };
+    return { name: id, kind: 'seq2seq', generate: (req) => generate(req.flat, req.maxNewTokens), close: async () => void (await model.dispose()) };
   } catch (err) {
     if (err instanceof KvcacheError) throw err;
     throw new KvcacheError(

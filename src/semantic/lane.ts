@@ -226,6 +226,18 @@ export class Lane implements SemanticMatcher {
     return leaveOneOutSamples((await this.indexFor(tenant)).index, SEARCH_K);
   }
 
+  /** The k nearest entries of the tenant's FAQ (or the default FAQ serving it), best first. */
+  async nearest(tenant: string, question: string, k: number): Promise<CacheEntry[]> {
+    if (!this.spec.accepts(question)) return [];
+    const b = await this.indexFor(await this.cache.faqTenant(tenant));
+    if (b.index.size === 0) return [];
+    const found = b.index.search(await this.embedQuestion(question), k);
+    return found.flatMap((n) => {
+      const e = b.byId.get(b.index.entries[n.entry]?.id ?? '');
+      return e ? [e] : [];
+    });
+  }
+
   /** Stores fitted thresholds for the tenant; every replica's index picks them up at its next lookup. */
   async saveThresholds(tenant: string, th: Thresholds): Promise<void> {
     await this.cache.store.set(this.spec.thresholdsKey(tenant), th);

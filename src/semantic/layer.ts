@@ -11,6 +11,7 @@
  * steps, and precision comes first.
  */
 import type { AnswerCache } from '../core/cache';
+import type { CacheEntry } from '../core/types';
 import { keys } from '../core/keys';
 import type { SemanticMatcher, SemanticOutcome } from '../core/types';
 import type { Embedder } from '../embed/embedder';
@@ -95,6 +96,12 @@ export class SemanticLayer implements SemanticMatcher {
   async match(tenant: string, question: string): Promise<SemanticOutcome> {
     const lane = this.laneFor(question);
     return lane ? lane.match(tenant, question) : { hit: null, score: null, suggestions: [] };
+  }
+
+  /** The FAQ entries nearest to a question by meaning, best first (generation's context, beside BM25's). */
+  async nearest(tenant: string, question: string, k: number): Promise<CacheEntry[]> {
+    const lane = this.laneFor(question);
+    return lane ? lane.nearest(tenant, question, k) : [];
   }
 
   /** Loads the models of the lazy lanes some team already uses (a long-running process, at start). */

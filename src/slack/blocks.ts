@@ -63,7 +63,12 @@ const context = (mrkdwn: string): Block => ({ type: 'context', elements: [{ type
 /** The discreet line under an answer: who wrote it, and how sure we are. */
 function contextLine(r: AnswerResult): string {
   if (r.source === 'fallback') return "I've logged this question for the team";
-  if (r.entrySource === 'generated') return 'Generated from the FAQ, may be imperfect';
+  if (r.entrySource === 'generated') {
+    if (r.source === 'generated' && r.sources && r.sources.length > 0) {
+      return fitLine(`Generated from the FAQ entries ${r.sources.map((q) => `“${truncate(authorMrkdwn(q), 120)}”`).join(', ')}; may be imperfect`);
+    }
+    return 'Generated from the FAQ, may be imperfect';
+  }
   const who = r.entrySource === 'manual' ? 'Answered by the team' : r.entrySource === 'team' ? 'Answered by the support team' : 'From the FAQ';
   return r.source === 'semantic' && r.matchedQuestion ? `${who}, for a similar question: “${truncate(authorMrkdwn(r.matchedQuestion), 500)}”` : who;
 }
@@ -127,6 +132,14 @@ function suggestMessage(r: AnswerResult, asker: Asker | undefined, handoff: bool
       context(handoff ? 'None of these? Ask again in other words, or ask the team.' : 'None of these? Ask again in other words, and I will log it for the team.'),
     ],
   };
+}
+
+const fitLine = (mrkdwn: string) => truncate(mrkdwn, 2000);
+
+/** The placeholder while the model writes: the checked sentences so far, and that more is coming. */
+export function streamingMessage(shown: string): SlackMessage {
+  const body = truncate(authorMrkdwn(shown), SECTION_MAX - 2);
+  return { text: truncate(shown, TEXT_MAX), blocks: [section(`${body} …`), context('_Writing an answer from the FAQ…_')] };
 }
 
 export function placeholderMessage(): SlackMessage {

@@ -14,6 +14,7 @@ import {
   mrkdwnMessage,
   placeholderMessage,
   plainMessage,
+  streamingMessage,
   statsBlocks,
   topMessage,
   unansweredMessage,
@@ -89,9 +90,13 @@ export async function answerQuestion(deps: BotDeps, poster: SlackPoster, q: Inco
   const asker = { user: q.user, channel: q.channel, ...(q.threadTs ? { threadTs: q.threadTs } : {}), ...(q.messageTs ? { messageTs: q.messageTs } : {}) };
   const requested = desk ? personRequest(text) : null;
   if (requested === '') return { result: null, replyTs: await poster.post({ ...where, ...plainMessage(REQUEST_HOWTO) }) };
+  // While the model writes, its checked sentences replace the placeholder, at most once a second (chat.update
+  // is rate-limited per message); the final answer replaces them.
+  let replaceTs: string | null = q.replyTs ?? null;
+  const stream = new StreamedReply(poster, where);
   const pending = (async () => {
     // "talk to a person: …" goes straight to the team; anything else is looked up first.
-    let r = await deps.core.answerer.ask(q.tenant, requested ?? text, requested ? { lookupOnly: true } : {});
+    let r = await deps.core.answerer.ask(q.tenant, requested ?? text, requested ? { lookupOnly: true } : { onText: (shown) => stream.show(shown) });
     const reason = requested ? 'requested' : 'unanswered';
     if (desk && (requested !== null || shouldHandOff(r, deps.core.config.busyAnswer))) {
       const told = await desk.handOff(q.tenant, r, asker, reason).catch((err: unknown) => {
@@ -105,11 +110,12 @@ export async function answerQuestion(deps: BotDeps, poster: SlackPoster, q: Inco
     failed = err;
     return null;
   });
-  let replaceTs: string | null = q.replyTs ?? null;
   if (replaceTs === null && (await Promise.race([pending, sleep(deps.placeholderMs)])) === 'slow') {
     replaceTs = await poster.post({ ...where, ...placeholderMessage() });
   }
+  if (replaceTs !== null) stream.attach(replaceTs);
   const result = await pending;
+  await stream.end();
   let msgs: SlackMessage[];
   if (result) {
     msgs = answerMessages(result, result.entryTenant ?? q.tenant, { user: q.user, tenant: q.tenant }, { handoff: desk !== null });
@@ -125,6 +131,62 @@ export async function answerQuestion(deps: BotDeps, poster: SlackPoster, q: Inco
   // Continuations go where the first part went: in the thread, or after it in a DM.
   for (const m of rest) await poster.post({ ...where, ...m });
   return { result, replyTs };
+}
+
+const STREAM_EVERY_MS = 1000;
+
+/** Updates the placeholder with the text shown so far, throttled, one update in flight, never after end(). */
+class StreamedReply {
+  private ts: string | null = null;
+  private shown = '';
+  private sent = '';
+  private last = 0;
+  private inFlight: Promise<unknown> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private ended = false;
+
+  constructor(
+    private readonly poster: SlackPoster,
+    private readonly where: { channel: string; threadTs?: string },
+  ) {}
+
+  attach(ts: string): void {
+    this.ts = ts;
+    this.push();
+  }
+
+  show(text: string): void {
+    this.shown = text;
+    this.push();
+  }
+
+  private push(): void {
+    if (this.ended || this.ts === null || this.inFlight || this.timer || this.shown === this.sent || this.shown === '') return;
+    const wait = this.last + STREAM_EVERY_MS - Date.now();
+    if (wait > 0) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.push();
+      }, wait);
+      this.timer.unref();
+      return;
+    }
+    const text = this.shown;
+    this.sent = text;
+    this.last = Date.now();
+    this.inFlight = this.poster.update({ ...this.where, ts: this.ts, ...streamingMessage(text) }, { orPost: false }).finally(() => {
+      this.inFlight = null;
+      this.push();
+    });
+  }
+
+  /** No more updates; waits for the one in flight, so the final answer is the last word. */
+  async end(): Promise<void> {
+    this.ended = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.inFlight;
+  }
 }
 
 export interface CommandInput {

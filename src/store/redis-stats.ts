@@ -99,6 +99,7 @@ export class RedisStatsBackend implements StatsBackend {
     ];
     for (const [kind, n] of Object.entries(d.delivery ?? {})) counters.push([`dl:${kind}`, n]);
     for (const [kind, n] of Object.entries(d.handoff ?? {})) counters.push([`ho:${kind}`, n]);
+    for (const [reason, n] of Object.entries(d.generation.blocked ?? {})) counters.push([`gb:${reason}`, n]);
     for (const [field, n] of counters) if (n !== 0) m.hIncrBy(k.counters, field, n);
     if (d.generation.queueMsSum !== 0) m.hIncrByFloat(k.counters, 'gen:queueMs', d.generation.queueMsSum);
     if (d.generation.modelMsSum !== 0) m.hIncrByFloat(k.counters, 'gen:modelMs', d.generation.modelMsSum);
@@ -157,6 +158,7 @@ export class RedisStatsBackend implements StatsBackend {
       if (hist) hist[field.slice(3)] = Number(value);
       else if (field.startsWith('dl:')) doc.delivery[field.slice(3)] = Number(value);
       else if (field.startsWith('ho:')) doc.handoff[field.slice(3)] = Number(value);
+      else if (field.startsWith('gb:')) (doc.generation.blocked ??= {})[field.slice(3)] = Number(value);
     }
     doc.evictions = num('evictions');
     doc.feedback = { up: num('fb:up'), down: num('fb:down'), removed: num('fb:removed') };
