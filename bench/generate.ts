@@ -14,8 +14,9 @@ import { openApp } from '../src/app';
 import { loadConfig } from '../src/config';
 import { loadFaqFiles } from '../src/faq/parse';
 import { preload } from '../src/faq/preload';
+import { engineBench } from './engine';
 
-const flags = parseFlags(process.argv.slice(2), { model: 'value', quick: 'bool', tokens: 'value' });
+const flags = parseFlags(process.argv.slice(2), { model: 'value', quick: 'bool', tokens: 'value', engine: 'value', 'engine-model': 'value', 'engine-key': 'value', 'engine-questions': 'value', 'engine-rounds': 'value', 'engine-only': 'bool' });
 const MODEL = path.resolve(flags.get('model') ?? path.join(projectRoot(), 'models', 'kvcache-t5-faq'));
 const LENGTHS = (flags.get('tokens') ?? (flags.has('quick') ? '16,64' : '16,64,128')).split(',').map(Number);
 const REPEATS = flags.has('quick') ? 1 : 3;
@@ -166,7 +167,23 @@ async function hitVersusGenerated(): Promise<Record<string, number>> {
   return r;
 }
 
-main().catch((err: unknown) => {
+async function all(): Promise<void> {
+  if (!flags.has('engine-only')) await main();
+  const url = flags.get('engine');
+  if (url === undefined) return;
+  // The engine's table, in the same run as the decoder's (see bench/engine.ts).
+  const r = await engineBench({
+    url: url.replace(/\/$/, ''),
+    model: flags.get('engine-model') ?? 'smollm2-135m-instruct',
+    key: flags.get('engine-key') ?? process.env.KVCACHE_ENGINE_KEY ?? null,
+    questions: Number(flags.get('engine-questions') ?? (flags.has('quick') ? '4' : '12')),
+    rounds: Number(flags.get('engine-rounds') ?? (flags.has('quick') ? '1' : '2')),
+    maxTokens: 96,
+  });
+  process.stdout.write(r.lines);
+}
+
+all().catch((err: unknown) => {
   process.stderr.write(`bench:generate: ${(err as Error).message}\n`);
   process.exitCode = 1;
 });

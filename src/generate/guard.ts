@@ -54,7 +54,7 @@ const TIME = /\b\d{1,2}(?::\d{2})?\s?(?:a\.?m\.?|p\.?m\.?)(?![\p{L}])|\b\d{1,2}:
 const DATE = /\b\d{4}-\d{1,2}-\d{1,2}\b|\b\d{1,2}[/.]\d{1,2}[/.]\d{2,4}\b|\d{1,4}年\d{1,2}月(?:\d{1,2}[日号])?|\d{1,2}月\d{1,2}[日号]/gu;
 // Product and order codes: letters and digits together (SKU-1234, AB12CD, X200), not plain words or numbers.
 const CODE = /\b(?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9]+(?:-[A-Z0-9]+)*\b/g;
-const NAMES = /\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|march|april|may|june|july|august|september|october|november|december|weekday|weekend)s?\b|星期[一二三四五六日天]|周[一二三四五六日]/giu;
+const NAMES = /\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|march|april|june|july|august|september|october|november|december|weekday|weekend)s?\b|星期[一二三四五六日天]|周[一二三四五六日]/giu;
 const NUMBER = /\d+(?:[.,]\d+)*/g;
 const WORDS: Record<string, number> = {
   zero: 0, one: 1, two: 2, three: 3, four: 4, five: 5, six: 6, seven: 7, eight: 8, nine: 9, ten: 10, eleven: 11, twelve: 12,
@@ -177,45 +177,83 @@ export class FaithfulnessGuard {
     if (text === '') return { ok: false, reason: 'empty' };
     const joined = context.join('\n');
     const known = contextFacts(joined);
-    for (const f of factsOf(text)) {
-      const found = known.has(`${f.kind}:${f.key}`) || (f.kind === 'number' && known.has(`number:${f.key}`)) || (f.kind === 'name' && lower(joined).includes(f.key));
-      if (!found) return { ok: false, reason: 'unsupported_fact', detail: f.text };
+    const missing = (facts: Fact[], keys: Set<string>, where: string) =>
+      facts.find((f) => !(keys.has(`${f.kind}:${f.key}`) || (f.kind === 'name' && where.toLowerCase().includes(f.key))));
+    const anywhere = missing(factsOf(text), known, joined);
+    if (anywhere) return { ok: false, reason: 'unsupported_fact', detail: anywhere.text };
+    const sentences = sentencesOf(text);
+    if (sentences.length === 0) return { ok: false, reason: 'empty' };
+    const ctx = context.flatMap(sentencesOf);
+    if (ctx.length === 0) return { ok: false, reason: 'unsupported_sentence', detail: sentences[0] ?? '' };
+    // How well each context sentence supports each answer sentence: cosine (English, with an embedder), share
+    // of character bigrams (CJK), or share of content words (no embedder).
+    const latin = sentences.map((x) => cjkShare(x) < 0.3 && this.o.embedder !== null && this.o.embedder !== undefined);
+    let cos: Float32Array[] = [];
+    let ctxVecs: Float32Array[] = [];
+    if (latin.some(Boolean)) {
+      const vecs = await (this.o.embedder as Pick<Embedder, 'embed'>).embed([...sentences.filter((_, i) => latin[i]), ...ctx]);
+      const n = latin.filter(Boolean).length;
+      cos = vecs.slice(0, n);
+      ctxVecs = vecs.slice(n);
     }
-    const all = sentencesOf(text);
-    if (all.length === 0) return { ok: false, reason: 'empty' };
-    // Chinese, Japanese and Korean sentences: the English model cannot compare them; their characters can.
-    const grams = bigrams(joined);
     let lowest = 1;
-    for (const s of all.filter((x) => cjkShare(x) >= 0.3)) {
-      const own = [...bigrams(s)];
-      const share = own.length === 0 ? 1 : own.filter((g) => grams.has(g)).length / own.length;
-      lowest = Math.min(lowest, share);
-      if (share < this.o.minLexicalSupport) return { ok: false, reason: 'unsupported_sentence', detail: s, support: share };
-    }
-    const sentences = all.filter((x) => cjkShare(x) < 0.3);
-    if (sentences.length === 0) return { ok: true, support: lowest };
-    const ctxSentences = context.flatMap(sentencesOf);
-    if (this.o.embedder && ctxSentences.length > 0) {
-      const vecs = await this.o.embedder.embed([...sentences, ...ctxSentences]);
-      const a = vecs.slice(0, sentences.length);
-      const c = vecs.slice(sentences.length);
-      for (const [i, v] of a.entries()) {
-        let best = -1;
-        for (const w of c) best = Math.max(best, dot(v, w));
-        lowest = Math.min(lowest, best);
-        if (best < this.o.minSupport) return { ok: false, reason: 'unsupported_sentence', detail: sentences[i] ?? '', support: best };
+    let vi = 0;
+    for (const [i, sent] of sentences.entries()) {
+      const facts = factsOf(sent);
+      // "Yes." and "Thanks!" claim nothing.
+      if (facts.length === 0 && contentWords(sent).length === 0 && cjkShare(sent) < 0.3) {
+        if (latin[i]) vi += 1;
+        continue;
       }
-      return { ok: true, support: lowest };
-    }
-    const vocab = new Set(contentWords(joined));
-    for (const s of sentences) {
-      const words = contentWords(s);
-      const share = words.length === 0 ? 1 : words.filter((w) => vocab.has(w)).length / words.length;
-      lowest = Math.min(lowest, share);
-      if (share < this.o.minLexicalSupport) return { ok: false, reason: 'unsupported_sentence', detail: s, support: share };
+      let scores: number[];
+      let bar: number;
+      if (latin[i]) {
+        const v = cos[vi++] as Float32Array;
+        scores = ctxVecs.map((w) => dot(v, w));
+        bar = this.o.minSupport;
+      } else if (cjkShare(sent) >= 0.3) {
+        const own = [...bigrams(sent)];
+        scores = ctx.map((c) => {
+          const g = bigrams(c);
+          return own.length === 0 ? 1 : own.filter((x) => g.has(x)).length / own.length;
+        });
+        bar = this.o.minLexicalSupport;
+      } else {
+        const words = contentWords(sent);
+        scores = ctx.map((c) => {
+          const vocab = new Set(contentWords(c));
+          return words.length === 0 ? 1 : words.filter((w) => vocab.has(w)).length / words.length;
+        });
+        bar = this.o.minLexicalSupport;
+      }
+      const order = scores.map((x, j) => [x, j] as const).sort((p, q) => q[0] - p[0]);
+      const best = order[0]?.[0] ?? 0;
+      lowest = Math.min(lowest, best);
+      // CJK and word shares are measured against the whole context too: an answer sentence may join two.
+      const whole = latin[i] ? best : Math.max(best, wholeShare(sent, joined, cjkShare(sent) >= 0.3));
+      if (whole < bar) return { ok: false, reason: 'unsupported_sentence', detail: sent, support: whole };
+      // Its facts must be stated where it is supported (the nearest context sentences), not just somewhere:
+      // "ships within 2 days" is not supported by "express takes 2 days" in another entry.
+      const near = order.slice(0, SUPPORTING).map(([, j]) => ctx[j] as string).join('\n');
+      const local = missing(facts, contextFacts(near), near);
+      if (local) return { ok: false, reason: 'unsupported_fact', detail: local.text };
     }
     return { ok: true, support: lowest };
   }
+}
+
+/** Context sentences an answer sentence's facts may come from: the ones that support it best. */
+const SUPPORTING = 3;
+
+function wholeShare(sent: string, context: string, cjk: boolean): number {
+  if (cjk) {
+    const own = [...bigrams(sent)];
+    const g = bigrams(context);
+    return own.length === 0 ? 1 : own.filter((x) => g.has(x)).length / own.length;
+  }
+  const words = contentWords(sent);
+  const vocab = new Set(contentWords(context));
+  return words.length === 0 ? 1 : words.filter((w) => vocab.has(w)).length / words.length;
 }
 
 /** Character bigrams of the letters and digits of a text (CJK support). */

@@ -1,0 +1,112 @@
+/**
+ * bench:generate -- --engine URL [--engine-model NAME] [--engine-key KEY]: a real OpenAI-compatible engine
+ * through the product's engine backend (src/generate/engine.ts). Questions are the demo FAQ's alternates
+ * (how customers ask), each with the context the generator builds (BM25's three nearest entries). Two ways:
+ *
+ * - shared prefix (the product's order): the instructions every question shares first, as the system message,
+ *   so the engine's prefix cache (llama.cpp's cache_prompt, vLLM's automatic prefix caching) reuses them;
+ * - no shared prefix: the same words, the question first and the instructions last, so nothing is reused.
+ *
+ * Blocks of each condition alternate (ABAB), the first request of each block is a warm-up. It reports time to
+ * first streamed text, total latency, tokens per second, the engine's own count of cached prompt tokens when
+ * it gives one, and what the faithfulness guard made of the answers: sent, blocked (by reason), abstained.
+ */
+import path from 'node:path';
+import { loadEmbedder } from '../src/embed/embedder';
+import { loadFaqFiles } from '../src/faq/parse';
+import { EngineModel } from '../src/generate/engine';
+import { DEFAULT_GUARD, FaithfulnessGuard } from '../src/generate/guard';
+import { ABSTAIN, buildChat, SYSTEM_PROMPT } from '../src/generate/prompt';
+import { Bm25Index } from '../src/generate/retrieve';
+import { answerFrom } from '../src/generate/generator';
+import { projectRoot } from '../src/paths';
+import type { CacheEntry } from '../src/core/types';
+import { machineInfo, table, writeJson } from './common';
+
+export interface EngineBenchOptions {
+  url: string;
+  model: string;
+  key: string | null;
+  questions: number;
+  rounds: number;
+  maxTokens: number;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
+};
+
+export async function engineBench(o: EngineBenchOptions): Promise<{ lines: string; json: unknown }> {
+  const records = await loadFaqFiles([path.join(projectRoot(), 'config', 'demo-faq.yaml')]);
+  const entries: CacheEntry[] = records.map((r) => ({ id: r.id, tenant: 'bench', question: r.question, answer: r.answer, source: 'faq', alternates: r.alternates, tags: r.tags, createdAt: 0, updatedAt: 0, hitCount: 0, lastHitAt: null, expiresAt: null }));
+  const bm25 = new Bm25Index(entries);
+  const asks = entries.filter((e) => e.alternates.length > 0 && !/[\u3400-\u9fff]/.test(e.question)).slice(0, o.questions).map((e) => ({ q: e.alternates[0] as string, id: e.id }));
+  const model = await EngineModel.connect({ url: o.url, model: o.model, key: o.key, timeoutMs: 120_000 });
+  const embedder = await loadEmbedder({ model: 'all-MiniLM-L6-v2' });
+  const guard = new FaithfulnessGuard({ ...DEFAULT_GUARD, embedder });
+  type Row = { condition: 'shared' | 'none'; q: string; firstMs: number; totalMs: number; chars: number; cached: number | null; prompt: number | null; text: string; context: CacheEntry[] };
+  const runs: Row[] = [];
+  const ask = async (condition: Row['condition'], q: string) => {
+    const context = bm25.search(q, 3).map((r) => r.entry);
+    const chat = buildChat(q, context);
+    const prompt = condition === 'shared' ? chat : { system: '', user: `Customer question: ${q}\n\n${chat.user.replace(/\n\nCustomer question: .*$/s, '')}\n\n${SYSTEM_PROMPT}` };
+    const t0 = performance.now();
+    const text = await model.generate({ flat: '', chat: prompt, maxNewTokens: o.maxTokens });
+    const totalMs = performance.now() - t0;
+    return { condition, q, firstMs: model.lastUsage.firstTextMs ?? totalMs, totalMs, chars: text.length, cached: model.lastUsage.cachedTokens, prompt: model.lastUsage.promptTokens, text, context };
+  };
+  for (let round = 0; round < o.rounds; round++) {
+    for (const condition of ['shared', 'none'] as const) {
+      await ask(condition, 'warm up: where is my order?');
+      for (const a of asks) runs.push(await ask(condition, a.q));
+    }
+  }
+  const verdicts = { sent: 0, abstained: 0, copied: 0, blocked: {} as Record<string, number> };
+  const examples: Array<{ q: string; answer: string; verdict: string }> = [];
+  for (const r of runs.filter((x) => x.condition === 'shared').slice(0, asks.length)) {
+    const answer = answerFrom(r.text, r.context);
+    let verdict: string;
+    if (answer === null || r.text.includes(ABSTAIN)) {
+      verdicts.abstained += 1;
+      verdict = 'abstained';
+    } else if (r.context.some((e) => e.answer === answer)) {
+      verdicts.copied += 1;
+      verdict = 'copied an FAQ answer';
+    } else {
+      const v = await guard.check(answer, r.context.map((e) => `${e.question}\n${e.answer}`));
+      if (v.ok) verdicts.sent += 1;
+      else verdicts.blocked[v.reason ?? 'unknown'] = (verdicts.blocked[v.reason ?? 'unknown'] ?? 0) + 1;
+      verdict = v.ok ? 'sent' : `blocked (${v.reason}: ${String(v.detail ?? '').slice(0, 60)})`;
+    }
+    examples.push({ q: r.q, answer: r.text.slice(0, 300), verdict });
+  }
+  await embedder.close();
+  const summary = (c: Row['condition']) => {
+    const rs = runs.filter((r) => r.condition === c);
+    const tps = rs.map((r) => (r.totalMs > r.firstMs ? r.chars / 4 / ((r.totalMs - r.firstMs) / 1000) : NaN)).filter(Number.isFinite);
+    return {
+      condition: c,
+      requests: rs.length,
+      firstMsP50: median(rs.map((r) => r.firstMs)),
+      totalMsP50: median(rs.map((r) => r.totalMs)),
+      tokensPerSecondP50: median(tps),
+      cachedTokensP50: rs.every((r) => r.cached === null) ? null : median(rs.map((r) => r.cached ?? 0)),
+      promptTokensP50: rs.every((r) => r.prompt === null) ? null : median(rs.map((r) => r.prompt ?? 0)),
+    };
+  };
+  const s = summary('shared');
+  const n = summary('none');
+  const f = (x: number | null, d = 0) => (x === null || !Number.isFinite(x) ? '-' : x.toFixed(d));
+  const rows = [s, n].map((x) => [x.condition === 'shared' ? 'instructions first (shared prefix)' : 'question first (no shared prefix)', String(x.requests), f(x.firstMsP50), f(x.totalMsP50), f(x.tokensPerSecondP50, 1), f(x.cachedTokensP50), f(x.promptTokensP50)]);
+  const blocked = Object.values(verdicts.blocked).reduce((a, b) => a + b, 0);
+  const lines = [
+    `\nEngine ${o.model} at ${o.url}: ${asks.length} questions × ${o.rounds} rounds per condition, max ${o.maxTokens} new tokens`,
+    table(['prompt order', '>requests', '>first text p50 ms', '>total p50 ms', '>~tokens/s p50', '>cached prompt tokens p50', '>prompt tokens p50'], rows),
+    `time to first text, shared vs no shared prefix: ${(n.firstMsP50 / s.firstMsP50).toFixed(2)}× faster with the shared prefix (same run, same questions)`,
+    `guard on the ${examples.length} answers with the shared prefix: ${verdicts.sent} sent, ${verdicts.copied} copied an FAQ answer, ${blocked} blocked (${Object.entries(verdicts.blocked).map(([k, v]) => `${v} ${k}`).join(', ') || 'none'}), ${verdicts.abstained} abstained`,
+  ].join('\n');
+  const json = { bench: 'generate-engine', at: new Date().toISOString(), machine: machineInfo(), engine: { url: o.url, model: o.model }, questions: asks.length, rounds: o.rounds, shared: s, none: n, guard: verdicts, examples };
+  writeJson(path.join(projectRoot(), 'bench', 'results', 'generate-engine.json'), json);
+  return { lines: `${lines}\n`, json };
+}
