@@ -78,7 +78,7 @@ describe('bundled model', () => {
       expect(placeholder.args.text).toBe('Looking into it…');
       const update = await api.waitFor((c) => c.method === 'chat.update' && c.args.channel === 'CM', 20_000);
       expect(update.args.ts).toBe(placeholder.response.ts);
-      expect(JSON.stringify(update.args.blocks)).toMatch(/Generated from the FAQ, may be imperfect/);
+      expect(JSON.stringify(update.args.blocks)).toMatch(/Generated from the FAQ entries “What is your return policy\?”.*; may be imperfect/);
     } finally {
       child.kill('SIGTERM');
       await done;
