@@ -116,7 +116,12 @@ export async function startSlackBot(core: App, cfg: SlackConfig, logger: Logger)
     onFailure: (tenant, kind, outcome) => core.stats.recordDelivery(tenant, kind, outcome),
   });
   const admins = new AdminCheck(cfg.admins, logger);
-  const desk = new SupportDesk({ core, logger, delivery, channel: cfg.supportChannel, botUserId, admins });
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p)).catch(() => undefined);
+    return p;
+  };
+  const desk = new SupportDesk({ core, logger, delivery, channel: cfg.supportChannel, botUserId, admins, track });
   registerListeners(bolt, {
     core,
     logger,
@@ -128,11 +133,7 @@ export async function startSlackBot(core: App, cfg: SlackConfig, logger: Logger)
     dedupe: new EventDedupe(core.store, logger),
     admins,
     botUserId,
-    track: (p) => {
-      inFlight.add(p);
-      void p.finally(() => inFlight.delete(p)).catch(() => undefined);
-      return p;
-    },
+    track,
   });
 
   try {

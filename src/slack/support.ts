@@ -38,6 +38,8 @@ export interface DeskDeps {
   admins: AdminCheck;
   /** How often closed hand-offs are relayed to their askers (answered elsewhere: the CLI, another replica). */
   relayEveryMs?: number;
+  /** Work that outlives its Slack request (a modal's answer after the ack): shutdown waits for it. */
+  track?: <T>(p: Promise<T>) => Promise<T>;
 }
 
 export interface SlackAsker {
@@ -303,7 +305,9 @@ export class SupportDesk {
     if (!(await this.mayAnswer(tenant, user))) return { [meta.mode === 'answer' ? 'answer' : 'link']: 'Only members of the support channel and admins can answer hand-offs.' };
     const h = await this.d.core.handoffs.get(tenant, meta.h);
     if (!h || h.status !== 'open') return { [meta.mode === 'answer' ? 'answer' : 'link']: h ? `Hand-off #${h.number} was already ${h.status === 'answered' ? 'answered' : 'closed'}.` : 'That hand-off is gone.' };
-    void this.answer(tenant, h, { answer: text, by: user, learn: values.learn ? 'team' : 'once', ...(linkTo && text === '' ? { linkTo } : {}) });
+    // Slack wants the modal's answer within 3 s: the answering and relaying go on after it, tracked for shutdown.
+    const work = this.answer(tenant, h, { answer: text, by: user, learn: values.learn ? 'team' : 'once', ...(linkTo && text === '' ? { linkTo } : {}) });
+    void (this.d.track ? this.d.track(work) : work).catch((err: unknown) => this.d.logger.error({ tenant, err: (err as Error).message }, 'answering a hand-off from its modal failed'));
     return null;
   }
 
