@@ -9,7 +9,7 @@ import { normalizeQuestion } from '../core/normalize';
 import type { CacheEntry, GeneratedAnswer, Generator } from '../core/types';
 import type { Logger } from '../logger';
 import type { FaithfulnessGuard } from './guard';
-import { factsOf, contextFacts, sentencesOf } from './guard';
+import { sentencesOf, unstatedFact } from './guard';
 import type { TextModel } from './model';
 import { ABSTAIN, buildChat, buildPrompt } from './prompt';
 import type { GenerationQueue } from './queue';
@@ -89,7 +89,7 @@ export class GroundedGenerator implements Generator {
     const context = await this.ground(tenant, question);
     if (!context) return null;
     const texts = context.map((e) => `${e.question}\n${e.answer}`);
-    const known = contextFacts(texts.join('\n'));
+    const unstated = unstatedFact(texts.join('\n'));
     // What may be shown while the model writes: whole sentences whose facts are all in the context (the whole
     // answer is checked again, sentences included, before it is sent or cached).
     let shown = '';
@@ -99,7 +99,7 @@ export class GroundedGenerator implements Generator {
           const complete = /[.!?。！？]\s*$/.test(soFar) ? sentences : sentences.slice(0, -1);
           let ok = '';
           for (const sent of complete) {
-            if (sent.includes(ABSTAIN) || factsOf(sent).some((f) => !known.has(`${f.kind}:${f.key}`) && !(f.kind === 'name' && texts.join(' ').toLowerCase().includes(f.key)))) break;
+            if (sent.includes(ABSTAIN) || unstated(sent)) break;
             ok = ok ? `${ok} ${sent}` : sent;
           }
           if (ok.length > shown.length) {

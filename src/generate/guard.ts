@@ -158,6 +158,13 @@ export function contextFacts(context: string): Set<string> {
   return keys;
 }
 
+/** A checker of texts against a context: the first fact of a text that the context does not state, if any. */
+export function unstatedFact(context: string): (text: string) => Fact | undefined {
+  const keys = contextFacts(context);
+  const lowered = context.toLowerCase();
+  return (text) => factsOf(text).find((f) => !(keys.has(`${f.kind}:${f.key}`) || (f.kind === 'name' && lowered.includes(f.key))));
+}
+
 const SEGMENTER = new Intl.Segmenter(undefined, { granularity: 'sentence' });
 export function sentencesOf(text: string): string[] {
   return [...SEGMENTER.segment(text)].map((s) => s.segment.trim()).filter((s) => /[\p{L}\p{N}]/u.test(s));
@@ -176,10 +183,7 @@ export class FaithfulnessGuard {
     const text = answer.trim();
     if (text === '') return { ok: false, reason: 'empty' };
     const joined = context.join('\n');
-    const known = contextFacts(joined);
-    const missing = (facts: Fact[], keys: Set<string>, where: string) =>
-      facts.find((f) => !(keys.has(`${f.kind}:${f.key}`) || (f.kind === 'name' && where.toLowerCase().includes(f.key))));
-    const anywhere = missing(factsOf(text), known, joined);
+    const anywhere = unstatedFact(joined)(text);
     if (anywhere) return { ok: false, reason: 'unsupported_fact', detail: anywhere.text };
     const sentences = sentencesOf(text);
     if (sentences.length === 0) return { ok: false, reason: 'empty' };
@@ -211,31 +215,20 @@ export class FaithfulnessGuard {
         const v = cos[vi++] as Float32Array;
         scores = ctxVecs.map((w) => dot(v, w));
         bar = this.o.minSupport;
-      } else if (cjkShare(sent) >= 0.3) {
-        const own = [...bigrams(sent)];
-        scores = ctx.map((c) => {
-          const g = bigrams(c);
-          return own.length === 0 ? 1 : own.filter((x) => g.has(x)).length / own.length;
-        });
-        bar = this.o.minLexicalSupport;
       } else {
-        const words = contentWords(sent);
-        scores = ctx.map((c) => {
-          const vocab = new Set(contentWords(c));
-          return words.length === 0 ? 1 : words.filter((w) => vocab.has(w)).length / words.length;
-        });
+        scores = ctx.map((c) => lexicalShare(sent, c));
         bar = this.o.minLexicalSupport;
       }
       const order = scores.map((x, j) => [x, j] as const).sort((p, q) => q[0] - p[0]);
       const best = order[0]?.[0] ?? 0;
       lowest = Math.min(lowest, best);
       // CJK and word shares are measured against the whole context too: an answer sentence may join two.
-      const whole = latin[i] ? best : Math.max(best, wholeShare(sent, joined, cjkShare(sent) >= 0.3));
+      const whole = latin[i] ? best : Math.max(best, lexicalShare(sent, joined));
       if (whole < bar) return { ok: false, reason: 'unsupported_sentence', detail: sent, support: whole };
       // Its facts must be stated where it is supported (the nearest context sentences), not just somewhere:
       // "ships within 2 days" is not supported by "express takes 2 days" in another entry.
       const near = order.slice(0, SUPPORTING).map(([, j]) => ctx[j] as string).join('\n');
-      const local = missing(facts, contextFacts(near), near);
+      const local = unstatedFact(near)(sent);
       if (local) return { ok: false, reason: 'unsupported_fact', detail: local.text };
     }
     return { ok: true, support: lowest };
@@ -245,14 +238,18 @@ export class FaithfulnessGuard {
 /** Context sentences an answer sentence's facts may come from: the ones that support it best. */
 const SUPPORTING = 3;
 
-function wholeShare(sent: string, context: string, cjk: boolean): number {
-  if (cjk) {
+/**
+ * How much of a sentence a text states, by characters or words: the share of the sentence's character bigrams
+ * (CJK) or content words found in the text.
+ */
+function lexicalShare(sent: string, text: string): number {
+  if (cjkShare(sent) >= 0.3) {
     const own = [...bigrams(sent)];
-    const g = bigrams(context);
+    const g = bigrams(text);
     return own.length === 0 ? 1 : own.filter((x) => g.has(x)).length / own.length;
   }
   const words = contentWords(sent);
-  const vocab = new Set(contentWords(context));
+  const vocab = new Set(contentWords(text));
   return words.length === 0 ? 1 : words.filter((w) => vocab.has(w)).length / words.length;
 }
 
