@@ -307,6 +307,7 @@ async function runTier(ds: Dataset, n: number, emb: CachedEmbedder) {
   const bestAt = (curve: Rates[]) => curve.filter((c) => c.falseHitRate <= TARGET && c.hits > 0).reduce((m, c) => Math.max(m, c.hitRate), 0);
   return {
     dataset: ds.name,
+    named: ds.named,
     n,
     entries: index.entries.length,
     vectors: index.size,
@@ -450,7 +451,7 @@ async function main(): Promise<void> {
 
   // One chart per data set: the new rule, the older one and one global threshold, each bar moved.
   const charts: string[] = [];
-  for (const r of results.filter((x) => x.n === 10 || !datasets().find((d) => d.name === x.dataset)?.named)) {
+  for (const r of results.filter((x) => x.n === 10 || !x.named)) {
     const slug = (r.dataset.split(' ')[0] ?? 'set').toLowerCase();
     const curve = (name: string, color: string, pts: Rates[], mark?: { r: Rates; label: string }) => ({
       name,

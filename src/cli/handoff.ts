@@ -4,13 +4,11 @@
  * seconds, from whichever replica takes it) and console askers at their next check.
  */
 import type { Command, Option } from 'commander';
-import type { App } from '../app';
 import { handoffLines } from '../console/chat';
 import { checkTenant } from '../core/keys';
 import { KvcacheError } from '../errors';
 import { writeLine } from './output';
-
-type WithApp = <T>(fn: (app: App) => Promise<T>, opts?: { withModel?: boolean; withEmbedder?: boolean }) => Promise<T>;
+import type { WithApp } from './semantic';
 
 const out = process.stdout;
 

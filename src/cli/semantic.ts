@@ -10,7 +10,8 @@ import { fitThresholds } from '../semantic/calibrate';
 import type { SemanticLayer } from '../semantic/layer';
 import { writeLine } from './output';
 
-type WithApp = <T>(fn: (app: App) => Promise<T>, opts?: { withModel?: boolean; withEmbedder?: boolean }) => Promise<T>;
+/** How a command opens the core (main.ts's withApp), handed to the command groups. */
+export type WithApp = <T>(fn: (app: App) => Promise<T>, opts?: { withModel?: boolean; withEmbedder?: boolean }) => Promise<T>;
 
 const out = process.stdout;
 

@@ -167,6 +167,8 @@ function fmtDuration(ms: number): string {
 export function formatReport(r: StatsReport): string {
   const pct = (n: number) => (r.lookups === 0 ? '-' : `${((100 * n) / r.lookups).toFixed(1)}%`);
   const delivery = deliverySummary(r);
+  const handoffs = handoffSummary(r);
+  const support = supportChannelSummary(r);
   const lines = [
     `kvcache stats for team "${r.tenant}" since ${r.since}`,
     '',
@@ -193,8 +195,8 @@ export function formatReport(r: StatsReport): string {
         ]
       : []),
     ...(delivery ? [`slack failures   ${delivery}`] : []),
-    ...(handoffSummary(r) ? [`hand-offs        ${handoffSummary(r)}`] : []),
-    ...(supportChannelSummary(r) ? [`support channel  unreachable: ${supportChannelSummary(r)} (see the bot's log)`] : []),
+    ...(handoffs ? [`hand-offs        ${handoffs}`] : []),
+    ...(support ? [`support channel  unreachable: ${support} (see the bot's log)`] : []),
     '',
     'top questions',
     ...(r.topQuestions.length === 0 ? ['  (none yet)'] : r.topQuestions.map((q, i) => `  ${String(i + 1).padStart(2)}. ${q.question}  ×${q.count} (${q.lastOutcome})`)),

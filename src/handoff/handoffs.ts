@@ -183,9 +183,7 @@ export class Handoffs {
   }
 
   async countOpen(tenant: string): Promise<number> {
-    let n = 0;
-    for await (const [, h] of this.d.store.scan<Handoff>(keys.handoffPrefix(tenant))) if (h.status === 'open') n += 1;
-    return n;
+    return (await this.list(tenant, 'open')).length;
   }
 
   /**

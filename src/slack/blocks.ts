@@ -196,6 +196,7 @@ export function statsBlocks(r: StatsReport): Block[] {
   const field = (label: string, value: string) => ({ type: 'mrkdwn', text: `*${label}*\n${value}` });
   const saved = r.timeSavedMs < 120_000 ? `${Math.round(r.timeSavedMs / 1000)} s` : `${(r.timeSavedMs / 3_600_000).toFixed(1)} h`;
   const delivery = deliverySummary(r);
+  const support = supportChannelSummary(r);
   return [
     { type: 'header', text: { type: 'plain_text', text: 'kvcache stats' } },
     {
@@ -213,7 +214,7 @@ export function statsBlocks(r: StatsReport): Block[] {
         field('Hand-offs', handoffSummary(r) ?? 'none'),
       ],
     },
-    ...(supportChannelSummary(r) ? [context(`:warning: The support channel could not take hand-offs: ${supportChannelSummary(r)}. Invite the bot there or check KVCACHE_SUPPORT_CHANNEL; askers got the fallback meanwhile.`)] : []),
+    ...(support ? [context(`:warning: The support channel could not take hand-offs: ${support}. Invite the bot there or check KVCACHE_SUPPORT_CHANNEL; askers got the fallback meanwhile.`)] : []),
     ...listBlocks('Top questions', r.topQuestions.map((q) => `${shown(q.question)} ×${q.count}`), 'none yet'),
     ...(r.outages.failedWrites > 0 || r.outages.lostUnanswered > 0 || r.outages.lostReviews > 0
       ? [

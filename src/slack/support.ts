@@ -301,10 +301,12 @@ export class SupportDesk {
   async submit(tenant: string, user: string, meta: ModalMeta, values: ModalValues): Promise<Record<string, string> | null> {
     const text = values.answer?.trim() ?? '';
     const linkTo = values.entry;
-    if (text === '' && !linkTo) return { [meta.mode === 'answer' ? 'answer' : 'link']: 'Write an answer, or choose an FAQ entry.' };
-    if (!(await this.mayAnswer(tenant, user))) return { [meta.mode === 'answer' ? 'answer' : 'link']: 'Only members of the support channel and admins can answer hand-offs.' };
+    // Errors show under the modal's main input.
+    const field = meta.mode === 'answer' ? 'answer' : 'link';
+    if (text === '' && !linkTo) return { [field]: 'Write an answer, or choose an FAQ entry.' };
+    if (!(await this.mayAnswer(tenant, user))) return { [field]: 'Only members of the support channel and admins can answer hand-offs.' };
     const h = await this.d.core.handoffs.get(tenant, meta.h);
-    if (!h || h.status !== 'open') return { [meta.mode === 'answer' ? 'answer' : 'link']: h ? `Hand-off #${h.number} was already ${h.status === 'answered' ? 'answered' : 'closed'}.` : 'That hand-off is gone.' };
+    if (!h || h.status !== 'open') return { [field]: h ? `Hand-off #${h.number} was already ${h.status === 'answered' ? 'answered' : 'closed'}.` : 'That hand-off is gone.' };
     // Slack wants the modal's answer within 3 s: the answering and relaying go on after it, tracked for shutdown.
     const work = this.answer(tenant, h, { answer: text, by: user, learn: values.learn ? 'team' : 'once', ...(linkTo && text === '' ? { linkTo } : {}) });
     void (this.d.track ? this.d.track(work) : work).catch((err: unknown) => this.d.logger.error({ tenant, err: (err as Error).message }, 'answering a hand-off from its modal failed'));
