@@ -42,6 +42,9 @@ const shown = (raw: string) => fromSlackText(raw);
 const userRef = (id: string) => (/^[UW][A-Z0-9]+$/.test(id) ? `<@${id}>` : 'someone');
 const channelRef = (id: string | undefined) => (id && /^[CGD][A-Z0-9]+$/.test(id) ? (id.startsWith('D') ? 'a DM' : `<#${id}>`) : 'the console');
 
+/** The desk's three buttons, on the support post and in the App Home. */
+const deskButtons = (v: string): Block[] => [button(ACTION_HANDOFF_ANSWER, 'Answer', v, 'primary'), button(ACTION_HANDOFF_LINK, 'Link to an FAQ entry', v), button(ACTION_HANDOFF_DISMISS, 'Not for us', v, 'danger')];
+
 export const deskValue = (h: Handoff): string => JSON.stringify({ t: h.tenant, h: h.key } satisfies DeskValue);
 
 export function parseDeskValue(raw: string | undefined): DeskValue | null {
@@ -83,7 +86,7 @@ export function supportPost(h: Handoff): SlackMessage {
       {
         type: 'actions',
         block_id: 'kvcache_handoff',
-        elements: [button(ACTION_HANDOFF_ANSWER, 'Answer', v, 'primary'), button(ACTION_HANDOFF_LINK, 'Link to an FAQ entry', v), button(ACTION_HANDOFF_DISMISS, 'Not for us', v, 'danger')],
+        elements: deskButtons(v),
       },
       context('Or reply in this thread: the first reply by a member of this channel is sent to the askers and saved as the team answer.'),
     ],
@@ -187,7 +190,7 @@ export function handoffHomeBlocks(list: Handoff[], now: number): Block[] {
     blocks.push(plain(`#${h.number} ${shown(h.question)}`), context(`asked ${h.asked}× · waiting ${waited(now - h.openedAt)}`), {
       type: 'actions',
       block_id: `kvcache_handoff_${h.number}`,
-      elements: [button(ACTION_HANDOFF_ANSWER, 'Answer', v, 'primary'), button(ACTION_HANDOFF_LINK, 'Link to an FAQ entry', v), button(ACTION_HANDOFF_DISMISS, 'Not for us', v, 'danger')],
+      elements: deskButtons(v),
     });
   }
   if (list.length > 10) blocks.push(context(`…and ${list.length - 10} more: \`/kvcache handoffs\` lists them all.`));
