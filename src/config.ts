@@ -53,7 +53,7 @@ const schema = z.object({
   KVCACHE_BUSY_ANSWER: z.string().min(1).default("I'm answering a lot of questions right now; please ask again in a minute."),
   KVCACHE_MODEL: z.string().min(1).default('none'),
   KVCACHE_DEVICE: z.enum(['cpu', 'cuda']).default('cpu'),
-  KVCACHE_DTYPE: z.enum(['q8', 'int8', 'uint8', 'fp16', 'fp32', 'q4']).default('q8'),
+  KVCACHE_DTYPE: z.enum(['auto', 'q8', 'int8', 'uint8', 'fp16', 'fp32', 'q4']).default('auto'),
   KVCACHE_ALLOW_DOWNLOAD: z.enum(['0', '1']).default('0'),
   KVCACHE_MAX_NEW_TOKENS: int(1, 1024).prefault('128'),
   KVCACHE_GENERATION_TIMEOUT: duration(100).prefault('30s'),

@@ -1,18 +1,22 @@
 /**
- * The seq2seq model through transformers.js (onnxruntime-node): a folder in the transformers.js layout
- * (config.json, tokenizer.json, onnx/encoder_model*.onnx, onnx/decoder_model_merged*.onnx). Offline by
- * default: a hub id is only fetched with KVCACHE_ALLOW_DOWNLOAD=1. Loaded once, then warmed up, so the first
+ * Models in process through transformers.js (onnxruntime-node), from a folder in the transformers.js layout
+ * (config.json, tokenizer.json, onnx/) or a hub id: a seq2seq model (T5, BART, flan-t5: encoder_model*.onnx,
+ * decoder_model_merged*.onnx) prompted with the flat string, or a causal chat LM (onnx/model*.onnx with past
+ * key values; causal.ts) prompted with its chat template. config.json's is_encoder_decoder says which. Offline
+ * by default: a hub id is only fetched with KVCACHE_ALLOW_DOWNLOAD=1. Loaded once, then warmed up, so the first
  * customer does not pay for session creation.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { KvcacheError } from '../errors';
 import { findModelFolder, modelCandidates } from '../models';
+import { loadCausal } from './causal';
 
 export interface ModelOptions {
   /** A folder under models/, a path, or a hub id. */
   model: string;
   device: 'cpu' | 'cuda';
-  /** transformers.js dtype: q8 loads *_quantized.onnx, fp32 the plain files. */
+  /** transformers.js dtype: q8 loads *_quantized.onnx, fp32 the plain files; auto takes q8 where the folder has it, else fp32. */
   dtype: string;
   allowDownload: boolean;
 }
@@ -30,11 +34,13 @@ export interface GenerateRequest {
   maxNewTokens: number;
   /** Called with the text so far as tokens arrive (engines that stream); the guard decides what is shown. */
   onText?: (soFar: string) => void;
+  /** Aborted when every asker has given up (the generation deadline): stop and free the slot. */
+  signal?: AbortSignal;
 }
 
 export interface TextModel {
   readonly name: string;
-  readonly kind: 'seq2seq' | 'engine';
+  readonly kind: 'seq2seq' | 'causal' | 'engine';
   /** Greedy decoding of at most maxNewTokens tokens. */
   generate(req: GenerateRequest): Promise<string>;
   close(): Promise<void>;
@@ -52,6 +58,14 @@ export function resolveModel(opts: ModelOptions): { localPath: string; name: str
   );
 }
 
+/** KVCACHE_DTYPE=auto: the folder's quantized files when it has them, else its plain ones; a hub id gets q8. */
+export function dtypeFor(requested: string, localDir: string | null, causal: boolean): string {
+  if (requested !== 'auto') return requested;
+  if (!localDir) return 'q8';
+  const quantized = causal ? 'model_quantized.onnx' : 'decoder_model_merged_quantized.onnx';
+  return fs.existsSync(path.join(localDir, 'onnx', quantized)) ? 'q8' : 'fp32';
+}
+
 export async function loadModel(opts: ModelOptions): Promise<TextModel> {
   const where = resolveModel(opts);
   // Loaded lazily: the CLI and the cache-only mode never pay for onnxruntime.
@@ -60,9 +74,15 @@ export async function loadModel(opts: ModelOptions): Promise<TextModel> {
   hf.env.allowLocalModels = !('hubId' in where);
   if ('localPath' in where) hf.env.localModelPath = `${where.localPath}${path.sep}`;
   const id = 'hubId' in where ? where.hubId : where.name;
+  const localDir = 'localPath' in where ? path.join(where.localPath, where.name) : null;
+  let dtype = opts.dtype;
   try {
+    const config = (await hf.AutoConfig.from_pretrained(id)) as unknown as { is_encoder_decoder?: boolean };
+    const causal = !config.is_encoder_decoder;
+    dtype = dtypeFor(opts.dtype, localDir, causal);
+    if (causal) return await loadCausal(hf, id, { device: opts.device, dtype });
     const tokenizer = await hf.AutoTokenizer.from_pretrained(id);
-    const model = await hf.AutoModelForSeq2SeqLM.from_pretrained(id, { dtype: opts.dtype as 'q8', device: opts.device });
+    const model = await hf.AutoModelForSeq2SeqLM.from_pretrained(id, { dtype: dtype as 'q8', device: opts.device });
     const generate = async (input: string, maxNewTokens: number): Promise<string> => {
       const inputs = tokenizer(input, { truncation: true });
       const out = (await model.generate({ ...inputs, max_new_tokens: maxNewTokens, do_sample: false, num_beams: 1 })) as unknown as { tolist(): number[][] };
@@ -75,7 +95,7 @@ export async function loadModel(opts: ModelOptions): Promise<TextModel> {
     if (err instanceof KvcacheError) throw err;
     throw new KvcacheError(
       'MODEL_LOAD_FAILED',
-      `cannot load the model ${id} (${opts.device}, ${opts.dtype}): ${(err as Error).message}. Check the folder's onnx/ files for this KVCACHE_DTYPE, or set KVCACHE_MODEL=none`,
+      `cannot load the model ${id} (${opts.device}, ${dtype}): ${(err as Error).message}. Check the folder's onnx/ files for this KVCACHE_DTYPE, or set KVCACHE_MODEL=none`,
     );
   }
 }
