@@ -52,6 +52,21 @@ describe('GenerationQueue', () => {
     expect((await q.run('next', async () => 'ok')).value).toBe('ok');
   });
 
+  test('a run past the deadline is told to stop through its signal; one whose deadline passed in the queue never starts', async () => {
+    const q = new GenerationQueue({ concurrency: 1, maxQueue: 5, timeoutMs: 50 });
+    let seen: AbortSignal | undefined;
+    // A model that notices the signal only when it is done (an in-process decoder between tokens).
+    const first = q.run('slow', (signal) => ((seen = signal), new Promise<string>((r) => setTimeout(() => r('late'), 120))));
+    let queuedStarted = false;
+    const queued = q.run('queued', async () => ((queuedStarted = true), 'ran'));
+    await expect(first).rejects.toMatchObject({ code: 'GENERATION_TIMEOUT' });
+    await expect(queued).rejects.toMatchObject({ code: 'GENERATION_TIMEOUT' });
+    expect(seen?.aborted).toBe(true);
+    await new Promise((r) => setTimeout(r, 120));
+    expect(queuedStarted).toBe(false);
+    expect(q.stats.running).toBe(0);
+  });
+
   test('a failing run rejects every caller that shared it and frees the slot', async () => {
     const q = new GenerationQueue({ concurrency: 1, maxQueue: 5, timeoutMs: 1000 });
     const a = q.run('x', async () => {

@@ -41,8 +41,15 @@ export interface FakeEngine {
   failNext(status: number, times?: number, retryAfterSec?: number): void;
   /** The next chat request hangs for ms before answering. */
   stallNext(ms: number): void;
+  /**
+   * The next streamed reply goes wrong after its first piece: `stall` sends nothing more (the connection stays
+   * open), `malformed` sends an event that is not JSON, `cut` drops the connection.
+   */
+  faultNext(kind: StreamFault): void;
   close(): Promise<void>;
 }
+
+export type StreamFault = 'stall' | 'malformed' | 'cut';
 
 const words = (s: string) => s.split(/(\s+)/).filter((w) => w !== '');
 
@@ -56,6 +63,7 @@ export async function startFakeEngine(o: FakeEngineOptions = {}): Promise<FakeEn
   let reply = o.reply ?? firstFaqAnswer;
   const failures: Array<{ status: number; retryAfterSec?: number }> = [];
   const stalls: number[] = [];
+  const faults: StreamFault[] = [];
   const calls: EngineCall[] = [];
   let previousPrompt: string[] = [];
   const sockets = new Set<import('node:net').Socket>();
@@ -102,9 +110,14 @@ export async function startFakeEngine(o: FakeEngineOptions = {}): Promise<FakeEn
         if (body.stream !== true) return send(200, { id: 'cmpl-1', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }], usage });
         call.status = 200;
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-        for (const p of pieces) {
+        const fault = faults.shift();
+        for (const [i, p] of pieces.entries()) {
           res.write(`data: ${JSON.stringify({ id: 'cmpl-1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: p } }] })}\n\n`);
           if (o.pieceMs) await new Promise((r) => setTimeout(r, o.pieceMs));
+          if (i > 0 || !fault) continue;
+          if (fault === 'stall') return; // headers and one piece sent; the response is never ended
+          if (fault === 'cut') return void res.socket?.destroy();
+          res.write('data: {"choices": [{"delta": {"content": "tw\n\n');
         }
         res.write(`data: ${JSON.stringify({ id: 'cmpl-1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], usage })}\n\n`);
         res.end('data: [DONE]\n\n');
@@ -127,6 +140,7 @@ export async function startFakeEngine(o: FakeEngineOptions = {}): Promise<FakeEn
       for (let i = 0; i < times; i++) failures.push({ status, ...(retryAfterSec !== undefined ? { retryAfterSec } : {}) });
     },
     stallNext: (ms) => void stalls.push(ms),
+    faultNext: (kind) => void faults.push(kind),
     close: () =>
       new Promise<void>((r) => {
         for (const s of sockets) s.destroy();

@@ -102,14 +102,15 @@ export class EngineModel implements TextModel {
       const started = performance.now();
       let res: Response;
       try {
-        res = await this.fetch(`${this.o.url}/chat/completions`, { method: 'POST', headers: this.headers(), body, signal: AbortSignal.timeout(this.o.timeoutMs) });
+        const deadline = AbortSignal.timeout(this.o.timeoutMs);
+        res = await this.fetch(`${this.o.url}/chat/completions`, { method: 'POST', headers: this.headers(), body, signal: req.signal ? AbortSignal.any([req.signal, deadline]) : deadline });
       } catch (err) {
-        throw new KvcacheError('ENGINE_FAILED', `the inference engine did not answer: ${causeOf(err)}`);
+        throw new KvcacheError('ENGINE_FAILED', `the inference engine did not answer: ${req.signal?.aborted ? 'the askers gave up (generation timeout)' : causeOf(err)}`);
       }
       if ((res.status === 429 || res.status === 503) && attempt < retries) {
         await res.body?.cancel().catch(() => undefined);
         const after = Number(res.headers.get('retry-after'));
-        await this.sleep(Math.min(5000, Number.isFinite(after) && after > 0 ? after * 1000 : 250 * 2 ** attempt));
+        await abortable(this.sleep(Math.min(5000, Number.isFinite(after) && after > 0 ? after * 1000 : 250 * 2 ** attempt)), req.signal);
         continue;
       }
       if (!res.ok || !res.body) {
@@ -124,13 +125,17 @@ export class EngineModel implements TextModel {
   private async read(res: Response, started: number, onText?: (soFar: string) => void): Promise<string> {
     const usage: EngineUsage = { promptTokens: null, cachedTokens: null, firstTextMs: null };
     let text = '';
+    // A stream must end with [DONE] or a finish_reason: one that breaks off, or carries an event that is not
+    // JSON, may have lost words, and half an answer can read as a whole one.
+    let finished = false;
     const take = (json: string) => {
       let chunk: Chunk;
       try {
         chunk = JSON.parse(json) as Chunk;
       } catch {
-        return;
+        throw new KvcacheError('ENGINE_FAILED', `the inference engine sent an event that is not JSON: ${JSON.stringify(json.slice(0, 80))}`);
       }
+      if (chunk.choices?.[0]?.finish_reason) finished = true;
       const piece = chunk.choices?.[0]?.delta?.content ?? chunk.choices?.[0]?.message?.content ?? '';
       if (piece) {
         if (usage.firstTextMs === null) usage.firstTextMs = performance.now() - started;
@@ -147,6 +152,7 @@ export class EngineModel implements TextModel {
     };
     if (!(res.headers.get('content-type') ?? '').includes('text/event-stream')) {
       take(await res.text());
+      finished = true;
     } else {
       const decoder = new TextDecoder();
       let buf = '';
@@ -159,13 +165,21 @@ export class EngineModel implements TextModel {
             buf = buf.slice(nl + 1);
             if (!line.startsWith('data:')) continue;
             const data = line.slice(5).trim();
-            if (data === '[DONE]') continue;
+            if (data === '[DONE]') {
+              finished = true;
+              continue;
+            }
             take(data);
           }
         }
       } catch (err) {
+        if (err instanceof KvcacheError) {
+          await res.body?.cancel().catch(() => undefined);
+          throw err;
+        }
         throw new KvcacheError('ENGINE_FAILED', `the inference engine's stream broke off: ${causeOf(err)}`);
       }
+      if (!finished) throw new KvcacheError('ENGINE_FAILED', "the inference engine's stream ended without [DONE] or a finish_reason");
     }
     this.lastUsage = usage;
     return text.trim();
@@ -175,9 +189,25 @@ export class EngineModel implements TextModel {
 }
 
 interface Chunk {
-  choices?: Array<{ delta?: { content?: string | null }; message?: { content?: string | null } }>;
+  choices?: Array<{ delta?: { content?: string | null }; message?: { content?: string | null }; finish_reason?: string | null }>;
   usage?: { prompt_tokens?: number; prompt_tokens_details?: { cached_tokens?: number } };
   timings?: { cache_n?: number; prompt_n?: number };
+}
+
+/** Waits for p, or fails as soon as the askers give up (a retry's backoff must not hold the slot past the deadline). */
+async function abortable(p: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return p;
+  if (signal.aborted) throw new KvcacheError('ENGINE_FAILED', 'the askers gave up (generation timeout) before the engine was free');
+  let onAbort = () => undefined as void;
+  const gaveUp = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new KvcacheError('ENGINE_FAILED', 'the askers gave up (generation timeout) before the engine was free'));
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    await Promise.race([p, gaveUp]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }
 
 function causeOf(err: unknown): string {

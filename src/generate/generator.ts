@@ -8,6 +8,7 @@ import { DEFAULT_TENANT, keys } from '../core/keys';
 import { normalizeQuestion } from '../core/normalize';
 import type { CacheEntry, GeneratedAnswer, Generator } from '../core/types';
 import type { Logger } from '../logger';
+import { KvcacheError } from '../errors';
 import type { FaithfulnessGuard } from './guard';
 import { sentencesOf, unstatedFact } from './guard';
 import type { TextModel } from './model';
@@ -33,8 +34,30 @@ export interface GroundingOptions {
   maxNewTokens: number;
 }
 
+/**
+ * A model failure (engine down, deadline, busy) is logged once per kind a minute, with how many went unlogged
+ * since: a failing engine must not write a line per question.
+ */
+class FailureLog {
+  private readonly last = new Map<string, { at: number; quiet: number }>();
+  constructor(private readonly logger: Logger | undefined, private readonly everyMs = 60_000) {}
+
+  note(err: unknown): void {
+    if (!this.logger || !(err instanceof KvcacheError)) return;
+    const seen = this.last.get(err.code);
+    const t = Date.now();
+    if (seen && t - seen.at < this.everyMs) {
+      seen.quiet += 1;
+      return;
+    }
+    this.last.set(err.code, { at: t, quiet: 0 });
+    this.logger.warn({ code: err.code, notLoggedSince: seen?.quiet ?? 0 }, `generation failed and the asker got the fallback: ${err.message}`);
+  }
+}
+
 export class GroundedGenerator implements Generator {
   private readonly indexes = new Map<string, { stamp: string; index: Bm25Index }>();
+  private readonly failures: FailureLog;
 
   constructor(
     private readonly cache: AnswerCache,
@@ -42,7 +65,9 @@ export class GroundedGenerator implements Generator {
     private readonly queue: GenerationQueue,
     private readonly o: GroundingOptions,
     private readonly d: GeneratorDeps = { guard: null },
-  ) {}
+  ) {
+    this.failures = new FailureLog(d.logger);
+  }
 
   /** The FAQ index of the tenant (or of the default FAQ it falls back to), rebuilt when its FAQ changed. */
   private async indexFor(tenant: string): Promise<Bm25Index> {
@@ -108,9 +133,12 @@ export class GroundedGenerator implements Generator {
           }
         }
       : undefined;
-    const r = await this.queue.run(`${tenant}\u0000${normalizeQuestion(question)}`, () =>
-      this.model.generate({ flat: buildPrompt(question, context), chat: buildChat(question, context), maxNewTokens: this.o.maxNewTokens, ...(onText ? { onText } : {}) }),
-    );
+    const r = await this.queue.run(`${tenant}\u0000${normalizeQuestion(question)}`, (signal) =>
+      this.model.generate({ flat: buildPrompt(question, context), chat: buildChat(question, context), maxNewTokens: this.o.maxNewTokens, signal, ...(onText ? { onText } : {}) }),
+    ).catch((err: unknown) => {
+      this.failures.note(err);
+      throw err;
+    });
     const answer = answerFrom(r.value, context);
     if (answer === null) return null;
     const copied = context.some((e) => e.answer === answer);

@@ -1,8 +1,8 @@
 /**
  * Load control for the model: a bounded queue in front of a fixed number of model slots, one shared run for
- * concurrent identical questions (single-flight), and a deadline per caller. The model cannot be interrupted
- * mid-inference, so a caller that times out gets its answer abandoned while the slot stays busy until the run
- * really ends: concurrency is never exceeded.
+ * concurrent identical questions (single-flight), and a deadline per caller. A run older than the deadline is
+ * told to stop through its AbortSignal (an engine request is cancelled, an in-process decoder stops at its
+ * next token); its slot stays busy until the run really ends, so concurrency is never exceeded.
  */
 import { KvcacheError } from '../errors';
 
@@ -39,7 +39,7 @@ export class GenerationQueue {
     return { running: this.running, waiting: this.waiting.length, inflight: this.inflight.size };
   }
 
-  run<T>(key: string, task: () => Promise<T>): Promise<Timed<T>> {
+  run<T>(key: string, task: (signal: AbortSignal) => Promise<T>): Promise<Timed<T>> {
     const joined = this.inflight.get(key) as Promise<Timed<T>> | undefined;
     const shared = joined !== undefined;
     let run = joined;
@@ -60,14 +60,20 @@ export class GenerationQueue {
     return Promise.race([run.then((r) => ({ ...r, shared })), deadline]).finally(() => clearTimeout(timer));
   }
 
-  private async start<T>(task: () => Promise<T>): Promise<Timed<T>> {
+  private async start<T>(task: (signal: AbortSignal) => Promise<T>): Promise<Timed<T>> {
     const enqueued = now();
+    // The first caller's deadline: whoever joined later gets the same run or nothing.
+    const abandon = new AbortController();
+    const timer = setTimeout(() => abandon.abort(new KvcacheError('GENERATION_TIMEOUT', `no answer within ${this.o.timeoutMs} ms`)), this.o.timeoutMs);
+    timer.unref();
     await this.acquire();
     const started = now();
     try {
-      const value = await task();
+      if (abandon.signal.aborted) throw abandon.signal.reason;
+      const value = await task(abandon.signal);
       return { value, queuedMs: started - enqueued, runMs: now() - started, shared: false };
     } finally {
+      clearTimeout(timer);
       this.release();
     }
   }
