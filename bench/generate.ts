@@ -14,9 +14,9 @@ import { openApp } from '../src/app';
 import { loadConfig } from '../src/config';
 import { loadFaqFiles } from '../src/faq/parse';
 import { preload } from '../src/faq/preload';
-import { engineBench } from './engine';
+import { causalSubject, chatBench, engineSubject } from './engine';
 
-const flags = parseFlags(process.argv.slice(2), { model: 'value', quick: 'bool', tokens: 'value', engine: 'value', 'engine-model': 'value', 'engine-key': 'value', 'engine-questions': 'value', 'engine-rounds': 'value', 'engine-only': 'bool' });
+const flags = parseFlags(process.argv.slice(2), { model: 'value', quick: 'bool', tokens: 'value', engine: 'value', 'engine-model': 'value', 'engine-key': 'value', 'engine-questions': 'value', 'engine-rounds': 'value', 'engine-only': 'bool', 'chat-only': 'bool', causal: 'value' });
 const MODEL = path.resolve(flags.get('model') ?? path.join(projectRoot(), 'models', 'kvcache-t5-faq'));
 const LENGTHS = (flags.get('tokens') ?? (flags.has('quick') ? '16,64' : '16,64,128')).split(',').map(Number);
 const REPEATS = flags.has('quick') ? 1 : 3;
@@ -168,19 +168,22 @@ async function hitVersusGenerated(): Promise<Record<string, number>> {
 }
 
 async function all(): Promise<void> {
-  if (!flags.has('engine-only')) await main();
+  if (!flags.has('engine-only') && !flags.has('chat-only')) await main();
   const url = flags.get('engine');
-  if (url === undefined) return;
-  // The engine's table, in the same run as the decoder's (see bench/engine.ts).
-  const r = await engineBench({
-    url: url.replace(/\/$/, ''),
-    model: flags.get('engine-model') ?? 'smollm2-135m-instruct',
-    key: flags.get('engine-key') ?? process.env.KVCACHE_ENGINE_KEY ?? null,
-    questions: Number(flags.get('engine-questions') ?? (flags.has('quick') ? '4' : '12')),
-    rounds: Number(flags.get('engine-rounds') ?? (flags.has('quick') ? '1' : '2')),
-    maxTokens: 96,
-  });
-  process.stdout.write(r.lines);
+  const causal = flags.get('causal');
+  // The chat models' tables, in the same run as the decoder's (see bench/engine.ts).
+  const subjects = [
+    ...(causal === undefined ? [] : [() => causalSubject(path.resolve(causal))]),
+    ...(url === undefined ? [] : [() => engineSubject(url.replace(/\/$/, ''), flags.get('engine-model') ?? 'smollm2-135m-instruct', flags.get('engine-key') ?? process.env.KVCACHE_ENGINE_KEY ?? null)]),
+  ];
+  for (const subject of subjects) {
+    const r = await chatBench(await subject(), {
+      questions: Number(flags.get('engine-questions') ?? (flags.has('quick') ? '4' : '12')),
+      rounds: Number(flags.get('engine-rounds') ?? (flags.has('quick') ? '1' : '2')),
+      maxTokens: 96,
+    });
+    process.stdout.write(r.lines);
+  }
 }
 
 all().catch((err: unknown) => {
