@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CausalModel } from '../src/generate/causal';
+import { EntrySelector } from '../src/generate/select';
 import { dtypeFor, loadModel, type TextModel } from '../src/generate/model';
 import { preload } from '../src/faq/preload';
 import { ROOT } from './helpers/cli';
@@ -125,6 +126,35 @@ describe('the causal backend', () => {
       code: 'MODEL_LOAD_FAILED',
       message: expect.stringMatching(/or a hub id with KVCACHE_ALLOW_DOWNLOAD=1/),
     });
+  }, 60_000);
+});
+
+describe('the select-then-copy scorer (bench:select)', () => {
+  test("scores on the entries' kept past key values equal the scores of whole prompts", async () => {
+    const m = (await loadModel({ model: FIXTURE, device: 'cpu', dtype: 'auto', allowDownload: false })) as CausalModel;
+    try {
+      const entries = [
+        { id: 'ship', question: 'How long does shipping take?', answer: 'Three to five days.', alternates: ['when will my parcel come'] },
+        { id: 'ret', question: 'Can I return an item?', answer: 'Yes, within 30 days.' },
+        { id: 'zh', question: '可以退货吗？', answer: '可以，30天内。' },
+      ];
+      const kept = new EntrySelector(m);
+      const cold = new EntrySelector(m, { reusePrefix: false });
+      const a = await kept.score('how long until my parcel arrives', entries);
+      expect(kept.lastRun.forwards).toBe(8); // each prefix once, then each question: 4 + 4
+      const again = await kept.score('how long until my parcel arrives', entries);
+      expect(kept.lastRun.forwards).toBe(4);
+      const b = await cold.score('how long until my parcel arrives', entries);
+      expect(again).toEqual(a);
+      expect(b.map((s) => s.id)).toEqual(a.map((s) => s.id));
+      for (const s of a) expect(Math.abs(s.pmi - b.find((x) => x.id === s.id)!.pmi)).toBeLessThan(1e-3);
+      // The kept run fed only the question (and the prefix's last token) per candidate.
+      expect(kept.lastRun.tokensFed).toBeLessThan(cold.lastRun.tokensFed / 2);
+      expect(await kept.select('how long until my parcel arrives', entries, Infinity)).toBeNull();
+      expect((await kept.select('how long until my parcel arrives', entries, -Infinity))?.entry.id).toBe(a[0]!.id);
+    } finally {
+      await m.close();
+    }
   }, 60_000);
 });
 

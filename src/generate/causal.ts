@@ -120,6 +120,25 @@ export class CausalModel implements TextModel {
     return entry;
   }
 
+  /** Token ids of plain text, no special tokens (the selector's prompts). */
+  encode(text: string): number[] {
+    const enc = this.parts.tokenizer(text, { add_special_tokens: false }) as unknown as { input_ids: Tensor };
+    return Array.from(enc.input_ids.data as BigInt64Array, Number);
+  }
+
+  /** One forward pass over ids on top of past (its tokens come first): every position's logits, and the cache after ids. */
+  async forward(ids: number[], past: Cache | null): Promise<{ logits: Tensor; cache: Cache }> {
+    const pastLength = past ? (Object.values(past)[0]?.dims[2] ?? 0) : 0;
+    const out = (await this.parts.model.forward({
+      input_ids: this.idsTensor(ids),
+      attention_mask: this.hf.ones([1, pastLength + ids.length]),
+      past_key_values: past ? new this.hf.DynamicCache({ ...past }) : null,
+    })) as Record<string, Tensor>;
+    const cache: Cache = {};
+    for (const [name, t] of Object.entries(out)) if (name.startsWith('present')) cache[name.replace('present', 'past_key_values')] = t;
+    return { logits: out.logits!, cache };
+  }
+
   private idsTensor(ids: number[]): Tensor {
     return new this.hf.Tensor('int64', BigInt64Array.from(ids, (t) => BigInt(t)), [1, ids.length]);
   }
@@ -151,12 +170,16 @@ function disposeExcept(cache: Cache, keep: Cache | undefined): void {
 }
 
 /** Loads the tokenizer (its chat template is required) and the decoder with past key values. */
-export async function loadCausal(hf: HF, id: string, opts: { device: 'cpu' | 'cuda'; dtype: string | undefined }, causal: CausalOptions = {}): Promise<CausalModel> {
+export async function loadCausal(hf: HF, id: string, opts: { device: 'cpu' | 'cuda'; dtype: string | undefined; threads?: number }, causal: CausalOptions = {}): Promise<CausalModel> {
   const tokenizer = await hf.AutoTokenizer.from_pretrained(id);
   if (!(tokenizer as unknown as { chat_template: unknown }).chat_template) {
     throw new Error('its tokenizer has no chat template (tokenizer_config.json "chat_template"); a causal model needs one to be prompted');
   }
-  const model = await hf.AutoModelForCausalLM.from_pretrained(id, { device: opts.device, ...(opts.dtype ? { dtype: opts.dtype as 'q8' } : {}) });
+  const model = await hf.AutoModelForCausalLM.from_pretrained(id, {
+    device: opts.device,
+    ...(opts.dtype ? { dtype: opts.dtype as 'q8' } : {}),
+    ...(opts.threads ? { session_options: { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } } : {}),
+  });
   const m = new CausalModel(id, hf, { tokenizer, model }, causal);
   await m.generate({ flat: '', chat: { system: 'warm up', user: 'warm up' }, maxNewTokens: 2 });
   return m;

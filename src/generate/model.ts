@@ -19,6 +19,8 @@ export interface ModelOptions {
   /** transformers.js dtype: q8 loads *_quantized.onnx, fp32 the plain files; auto takes q8 where the folder has it, else fp32. */
   dtype: string;
   allowDownload: boolean;
+  /** onnxruntime's intra-op threads (default: one per core); benchmarks pin 1. */
+  threads?: number;
 }
 
 /** A chat for causal models and engines: the part every question shares first (engines cache its keys and values), then the question's own. */
@@ -58,12 +60,13 @@ export function resolveModel(opts: ModelOptions): { localPath: string; name: str
   );
 }
 
-/** KVCACHE_DTYPE=auto: the folder's quantized files when it has them, else its plain ones; a hub id gets q8. */
+/** KVCACHE_DTYPE=auto: the folder's int8 files when it has them, else its 4-bit ones, else the plain ones; a hub id gets q8. */
 export function dtypeFor(requested: string, localDir: string | null, causal: boolean): string {
   if (requested !== 'auto') return requested;
   if (!localDir) return 'q8';
-  const quantized = causal ? 'model_quantized.onnx' : 'decoder_model_merged_quantized.onnx';
-  return fs.existsSync(path.join(localDir, 'onnx', quantized)) ? 'q8' : 'fp32';
+  const base = causal ? 'model' : 'decoder_model_merged';
+  const found = (['q8', 'q4', 'fp32'] as const).find((d) => fs.existsSync(path.join(localDir, 'onnx', `${base}${{ q8: '_quantized', q4: '_q4', fp32: '' }[d]}.onnx`)));
+  return found ?? 'q8';
 }
 
 export async function loadModel(opts: ModelOptions): Promise<TextModel> {
@@ -80,7 +83,7 @@ export async function loadModel(opts: ModelOptions): Promise<TextModel> {
     const config = (await hf.AutoConfig.from_pretrained(id)) as unknown as { is_encoder_decoder?: boolean };
     const causal = !config.is_encoder_decoder;
     dtype = dtypeFor(opts.dtype, localDir, causal);
-    if (causal) return await loadCausal(hf, id, { device: opts.device, dtype });
+    if (causal) return await loadCausal(hf, id, { device: opts.device, dtype, ...(opts.threads ? { threads: opts.threads } : {}) });
     const tokenizer = await hf.AutoTokenizer.from_pretrained(id);
     const model = await hf.AutoModelForSeq2SeqLM.from_pretrained(id, { dtype: dtype as 'q8', device: opts.device });
     const generate = async (input: string, maxNewTokens: number): Promise<string> => {
