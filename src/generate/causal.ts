@@ -107,15 +107,8 @@ export class CausalModel implements TextModel {
     const key = prefixIds.join(',');
     const kept = this.prefixes.get(key);
     if (kept) return kept;
-    // One step of generation over the prefix leaves exactly the prefix's keys and values (the sampled token is never fed).
-    const out = (await this.parts.model.generate({
-      input_ids: this.idsTensor(prefixIds),
-      attention_mask: this.hf.ones([1, prefixIds.length]),
-      max_new_tokens: 1,
-      do_sample: false,
-      return_dict_in_generate: true,
-    } as never)) as unknown as { past_key_values: Cache };
-    const entry = { ids: prefixIds, cache: { ...out.past_key_values } };
+    const { cache } = await this.forward(prefixIds, null);
+    const entry = { ids: prefixIds, cache };
     this.prefixes.set(key, entry);
     return entry;
   }
