@@ -4,7 +4,7 @@
  * each entry, the context is the entry and the two entries BM25 finds nearest to its question, as generation
  * would give it. Three kinds of answers:
  *
- * - faithful: the answer, each of its sentences, its sentences reordered, small numbers written as words,
+ * - faithful: the answer, each of its sentences, its sentences reordered or as a numbered list, small numbers written as words,
  *   light rewordings ("Yes. …", "You can" → "It is possible to");
  * - planted facts: the answer with one fact changed or added (a number off by one or doubled, a phone number,
  *   an e-mail address, a link, a price, a date, a weekday, a product code): all must be blocked;
@@ -49,6 +49,8 @@ function faithful(e: CacheEntry): Array<[string, string]> {
   const out: Array<[string, string]> = [['verbatim', e.answer]];
   s.forEach((x, i) => out.push([`sentence ${i + 1}`, x]));
   if (s.length > 1) out.push(['reordered', [...s].reverse().join(' ')]);
+  // As chat models like to write it: one numbered line per sentence.
+  if (s.length > 1) out.push(['numbered list', s.map((x, i) => `${i + 1}. ${x}`).join('\n')]);
   // Counts only ("3 to 5 days"), not parts of phone numbers, times or prices.
   const words = e.answer.replace(/(?<![\d$.,:/-])\b([0-9]|10)\b(?![-.,:/]?\d|\s?(?:am|pm|a\.m|p\.m))/g, (m) => SMALL[Number(m)] ?? m);
   if (words !== e.answer) out.push(['numbers as words', words]);

@@ -114,6 +114,10 @@ describe('the faithfulness guard', () => {
     expect(await guard.check('Support is open on Sunday.', ctx)).toMatchObject({ ok: false, reason: 'unsupported_fact', detail: 'Sunday' });
     expect(await guard.check('Shipping takes 3 to 5 working days. We also plant a tree for every order you place.', ctx)).toMatchObject({ ok: false, reason: 'unsupported_sentence' });
     expect(await guard.check('   ', ctx)).toMatchObject({ ok: false, reason: 'empty' });
+    // A numbered list's markers state nothing; a number inside an item still must be in the entries.
+    expect(factsOf('1. Standard takes 3 days.\n 2) Express takes one day.').map((f) => f.key)).toEqual(['3', '1']);
+    expect(await guard.check('1. Standard shipping takes 3 to 5 working days.\n2. Express takes one day.', ctx)).toMatchObject({ ok: true });
+    expect(await guard.check('1. Standard shipping takes 3 to 5 working days.\n2. Express takes 2 days.', ctx)).toMatchObject({ ok: false, reason: 'unsupported_fact', detail: '2' });
     // Without an embedder, sentences are checked by their words.
     const lexical = new FaithfulnessGuard({ ...DEFAULT_GUARD, embedder: null });
     expect(await lexical.check('Standard shipping takes 3 to 5 working days.', ctx)).toMatchObject({ ok: true });

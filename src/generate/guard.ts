@@ -56,6 +56,7 @@ const DATE = /\b\d{4}-\d{1,2}-\d{1,2}\b|\b\d{1,2}[/.]\d{1,2}[/.]\d{2,4}\b|\d{1,4
 const CODE = /\b(?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9]+(?:-[A-Z0-9]+)*\b/g;
 const NAMES = /\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|march|april|june|july|august|september|october|november|december|weekday|weekend)s?\b|星期[一二三四五六日天]|周[一二三四五六日]/giu;
 const NUMBER = /\d+(?:[.,]\d+)*/g;
+const LIST_MARKER = /(^|\n)[ \t]*\d{1,2}[.)][ \t]+(?=\S)/g;
 const WORDS: Record<string, number> = {
   zero: 0, one: 1, two: 2, three: 3, four: 4, five: 5, six: 6, seven: 7, eight: 8, nine: 9, ten: 10, eleven: 11, twelve: 12,
   thirteen: 13, fourteen: 14, fifteen: 15, sixteen: 16, seventeen: 17, eighteen: 18, nineteen: 19, twenty: 20, thirty: 30,
@@ -111,6 +112,8 @@ export function factsOf(text: string): Fact[] {
       return ' ';
     });
   };
+  // A list's "1." or "2)" at the start of a line numbers the items; it states nothing.
+  rest = rest.replace(LIST_MARKER, '$1');
   // Most specific first, each removed from the text so its digits are not checked again as numbers.
   take(URL, 'url', (m) => lower(m).replace(/^https?:\/\//, '').replace(/^www\./, '').replace(/\/$/, ''));
   take(EMAIL, 'email', lower);
@@ -167,7 +170,8 @@ export function unstatedFact(context: string): (text: string) => Fact | undefine
 
 const SEGMENTER = new Intl.Segmenter(undefined, { granularity: 'sentence' });
 export function sentencesOf(text: string): string[] {
-  return [...SEGMENTER.segment(text)].map((s) => s.segment.trim()).filter((s) => /[\p{L}\p{N}]/u.test(s));
+  // List markers first: the segmenter would make "1." a sentence of its own, supported by nothing.
+  return [...SEGMENTER.segment(text.replace(LIST_MARKER, '$1'))].map((s) => s.segment.trim()).filter((s) => /[\p{L}\p{N}]/u.test(s));
 }
 
 const STOP = new Set(
