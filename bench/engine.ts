@@ -118,11 +118,9 @@ export async function chatBench(subject: Subject, o: ChatBenchOptions): Promise<
     if (answer === null || r.text.includes(ABSTAIN)) {
       verdicts.abstained += 1;
       verdict = 'abstained';
-    } else if (r.context.some((e) => e.answer === answer)) {
-      verdicts.copied += 1;
-      verdict = 'copied an FAQ answer';
     } else {
-      const v = await guard.check(answer, r.context.map((e) => `${e.question}\n${e.answer}`));
+      const v = await guard.check(answer, r.context.map((e) => `${e.question}\n${e.answer}`), r.q, r.context.map((e) => [e.question, ...e.alternates].filter((w) => w !== r.q)));
+      if (v.ok && r.context.some((e) => e.answer === answer)) verdicts.copied += 1;
       if (v.ok) verdicts.sent += 1;
       else verdicts.blocked[v.reason ?? 'unknown'] = (verdicts.blocked[v.reason ?? 'unknown'] ?? 0) + 1;
       verdict = v.ok ? 'sent' : `blocked (${v.reason}: ${String(v.detail ?? '').slice(0, 60)})`;
@@ -153,7 +151,7 @@ export async function chatBench(subject: Subject, o: ChatBenchOptions): Promise<
     `\n${subject.title}: ${asks.length} questions × ${o.rounds} rounds per condition, max ${o.maxTokens} new tokens`,
     table(['condition', '>requests', '>first text p50 ms', '>total p50 ms', '>~tokens/s p50', '>cached prompt tokens p50', '>prompt tokens p50'], rows),
     `time to first text: ${(n.firstMsP50 / s.firstMsP50).toFixed(2)}× faster with the shared prefix's cache than without (same run, same questions)`,
-    `guard on the ${examples.length} answers with the shared prefix: ${verdicts.sent} sent, ${verdicts.copied} copied an FAQ answer, ${blocked} blocked (${Object.entries(verdicts.blocked).map(([k, v]) => `${v} ${k}`).join(', ') || 'none'}), ${verdicts.abstained} abstained`,
+    `guard on the ${examples.length} answers with the shared prefix: ${verdicts.sent} sent (${verdicts.copied} of them an FAQ answer word for word), ${blocked} blocked (${Object.entries(verdicts.blocked).map(([k, v]) => `${v} ${k}`).join(', ') || 'none'}), ${verdicts.abstained} abstained`,
   ].join('\n');
   const json = { bench: subject.result.replace(/\.json$/, ''), at: new Date().toISOString(), machine: machineInfo(), model: model.name, labels: subject.labels, questions: asks.length, rounds: o.rounds, shared: s, none: n, guard: verdicts, examples };
   writeJson(path.join(projectRoot(), 'bench', 'results', subject.result), json);

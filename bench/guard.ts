@@ -38,10 +38,14 @@ const INVENTED = [
 ];
 
 interface Case {
-  kind: 'faithful' | 'planted' | 'unsupported' | 'misattributed';
+  kind: 'faithful' | 'planted' | 'unsupported' | 'misattributed' | 'borrowed' | 'wrong_entry';
   how: string;
   answer: string;
   context: string[];
+  /** How the customer asked: one of the entry's alternates (its question when it has none). */
+  question: string;
+  /** Per context entry, its question's wordings the guard may compare the question with (the asked one left out). */
+  phrasings: string[][];
 }
 
 function faithful(e: CacheEntry): Array<[string, string]> {
@@ -101,31 +105,42 @@ async function main(): Promise<void> {
     const near = bm25.search(e.question, 3).map((r) => r.entry).filter((x) => x.id !== e.id).slice(0, 2);
     const ctxEntries = [e, ...near];
     const context = ctxEntries.map((x) => `${x.question}\n${x.answer}`);
-    for (const [how, answer] of faithful(e)) cases.push({ kind: 'faithful', how, answer, context });
-    for (const [how, answer] of planted(e, context.join('\n'))) cases.push({ kind: 'planted', how, answer, context });
+    const question = e.alternates[i % Math.max(1, e.alternates.length)] ?? e.question;
+    // The FAQ's own wordings, less the one asked (a question in the FAQ word for word is a cache hit, never generated).
+    const phrasings = ctxEntries.map((x) => [x.question, ...x.alternates].filter((w) => w !== question));
+    for (const [how, answer] of faithful(e)) cases.push({ kind: 'faithful', how, answer, context, question, phrasings });
+    for (const [how, answer] of planted(e, context.join('\n'))) cases.push({ kind: 'planted', how, answer, context, question, phrasings });
+    // A neighbour's fact on this entry's topic ("returns within 14 days", 14 being the damaged-item window).
+    const own = contextFacts(`${e.question}\n${e.answer}`);
+    const num = /\b(\d+(?:\.\d+)?)\b/.exec(e.answer)?.[1];
+    const theirs = near.flatMap((x) => x.answer.match(/\b\d+(?:\.\d+)?\b/g) ?? []).find((n) => !own.has(`number:${Number(n)}`));
+    if (num && theirs) cases.push({ kind: 'borrowed', how: "a neighbour's number", answer: e.answer.replace(num, theirs), context, question, phrasings });
+    // The right words for the wrong question: a neighbour's answer, word for word.
+    if (near[0]) cases.push({ kind: 'wrong_entry', how: "a neighbour's answer", answer: near[0].answer, context, question, phrasings });
     // Misattributions: the entry's first number replaced by another number the same sentence states.
     const first = sentencesOf(e.answer).find((x) => (x.match(/\d+/g) ?? []).length >= 2);
     const nums = first?.match(/\d+/g) ?? [];
     if (first && nums[0] !== undefined && nums[1] !== undefined && nums[0] !== nums[1]) {
-      cases.push({ kind: 'misattributed', how: 'number swapped within its sentence', answer: e.answer.replace(first, first.replace(nums[0], nums[1])), context });
+      cases.push({ kind: 'misattributed', how: 'number swapped within its sentence', answer: e.answer.replace(first, first.replace(nums[0], nums[1])), context, question, phrasings });
     }
     // A sentence from an entry outside the context (a few entries away, so not a neighbour), and invented ones.
     const far = entries.filter((x) => !ctxEntries.some((c) => c.id === x.id));
     const other = far[(i * 7) % far.length];
     const foreign = other ? sentencesOf(other.answer).find((s) => !/\d/.test(s)) : undefined;
-    if (foreign) cases.push({ kind: 'unsupported', how: 'sentence of another entry', answer: `${e.answer} ${foreign}`, context });
-    cases.push({ kind: 'unsupported', how: 'invented sentence', answer: `${e.answer} ${INVENTED[i % INVENTED.length]}`, context });
+    if (foreign) cases.push({ kind: 'unsupported', how: 'sentence of another entry', answer: `${e.answer} ${foreign}`, context, question, phrasings });
+    cases.push({ kind: 'unsupported', how: 'invented sentence', answer: `${e.answer} ${INVENTED[i % INVENTED.length]}`, context, question, phrasings });
   });
   const embedder = await loadEmbedder({ model: 'all-MiniLM-L6-v2' });
   const rows: string[][] = [];
   const results = [];
-  for (const bar of BARS) {
-    const guard = new FaithfulnessGuard({ ...DEFAULT_GUARD, minSupport: bar, embedder });
-    const tally = { faithful: [0, 0], planted: [0, 0], unsupported: [0, 0], misattributed: [0, 0] } as Record<Case['kind'], [number, number]>;
+  const KINDS = ['faithful', 'planted', 'unsupported', 'misattributed', 'borrowed', 'wrong_entry'] as const;
+  const run = async (minSupport: number, minRelevance: number) => {
+    const guard = new FaithfulnessGuard({ ...DEFAULT_GUARD, minSupport, minRelevance, embedder });
+    const tally = Object.fromEntries(KINDS.map((k) => [k, [0, 0]])) as Record<Case['kind'], [number, number]>;
     const missedPlanted: string[] = [];
     const blockedFaithful: string[] = [];
     for (const c of cases) {
-      const v = await guard.check(c.answer, c.context);
+      const v = await guard.check(c.answer, c.context, c.question, c.phrasings);
       const t = tally[c.kind];
       t[1] += 1;
       if (c.kind === 'faithful' ? v.ok : !v.ok) t[0] += 1;
@@ -133,20 +148,36 @@ async function main(): Promise<void> {
       else if (c.kind === 'faithful') blockedFaithful.push(`${c.how} (${v.reason}: ${v.detail ?? ''}): ${c.answer.slice(0, 160)}`);
     }
     const share = (k: Case['kind']) => tally[k][0] / Math.max(1, tally[k][1]);
-    results.push({ bar, faithfulPassed: share('faithful'), plantedBlocked: share('planted'), unsupportedBlocked: share('unsupported'), misattributedBlocked: share('misattributed'), counts: tally, missedPlanted, blockedFaithful: blockedFaithful.slice(0, 20) });
+    const cell = (k: Case['kind']) => `${(100 * share(k)).toFixed(1)}% of ${tally[k][1]}`;
+    return { minSupport, minRelevance, faithfulPassed: share('faithful'), plantedBlocked: share('planted'), unsupportedBlocked: share('unsupported'), misattributedBlocked: share('misattributed'), borrowedBlocked: share('borrowed'), wrongEntryBlocked: share('wrong_entry'), counts: tally, missedPlanted, blockedFaithful: blockedFaithful.slice(0, 20), cell };
+  };
+  for (const bar of BARS) {
+    const r = await run(bar, DEFAULT_GUARD.minRelevance);
+    const { cell, ...rest } = r;
+    results.push({ bar, ...rest });
     const mark = bar === DEFAULT_GUARD.minSupport ? ' (product)' : '';
-    rows.push([`${bar}${mark}`, `${(100 * share('planted')).toFixed(1)}% of ${tally.planted[1]}`, `${(100 * share('faithful')).toFixed(1)}% of ${tally.faithful[1]}`, `${(100 * share('unsupported')).toFixed(1)}% of ${tally.unsupported[1]}`, `${(100 * share('misattributed')).toFixed(1)}% of ${tally.misattributed[1]}`]);
+    rows.push([`${bar}${mark}`, cell('planted'), cell('faithful'), cell('unsupported'), cell('borrowed'), cell('wrong_entry'), cell('misattributed')]);
+  }
+  // The relevance bar: right answers to the question asked against a neighbour's answer to it.
+  const relevanceRows: string[][] = [];
+  const relevance = [];
+  for (const minRelevance of [-1, 0, 0.2, 0.3, 0.4, 0.5]) {
+    const r = await run(DEFAULT_GUARD.minSupport, minRelevance);
+    relevance.push({ minRelevance, faithfulPassed: r.faithfulPassed, wrongEntryBlocked: r.wrongEntryBlocked, plantedBlocked: r.plantedBlocked });
+    relevanceRows.push([`${minRelevance}${minRelevance === DEFAULT_GUARD.minRelevance ? ' (product)' : ''}`, r.cell('faithful'), r.cell('wrong_entry'), r.cell('planted')]);
   }
   await embedder.close();
-  process.stdout.write(`\nFaithfulness guard on answers built from ${path.relative(process.cwd(), FAQ)} (${entries.length} entries; context = the entry + its 2 BM25 neighbours)\n`);
-  process.stdout.write(`${table(['sentence bar', '>planted facts blocked (target 100%)', '>faithful passed (target >= 95%)', '>unsupported sentences blocked', '>numbers swapped in their sentence, blocked'], rows)}\n`);
+  process.stdout.write(`\nFaithfulness guard on answers built from ${path.relative(process.cwd(), FAQ)} (${entries.length} entries; context = the entry + its 2 BM25 neighbours; the question is one of the entry's alternates)\n`);
+  process.stdout.write(`${table(['sentence bar', '>planted facts blocked (target 100%)', '>faithful passed (target >= 95%)', '>unsupported sentences blocked', "> a neighbour's fact, blocked", "> a neighbour's answer, blocked", '>numbers swapped in their sentence, blocked'], rows)}\n`);
+  process.stdout.write(`\nRelevance bar (question asked vs the supporting entry's question), at the sentence bar ${DEFAULT_GUARD.minSupport}:\n`);
+  process.stdout.write(`${table(['relevance bar', '>faithful passed', "> a neighbour's answer, blocked", '>planted facts blocked'], relevanceRows)}\n`);
   const product = results.find((r) => r.bar === DEFAULT_GUARD.minSupport);
   if (product) {
-    process.stdout.write(`\nAt the product's bar ${DEFAULT_GUARD.minSupport}: planted facts ${product.plantedBlocked === 1 ? 'PASS' : 'FAIL'}, faithful ${product.faithfulPassed >= 0.95 ? 'PASS' : 'FAIL'}\n`);
+    process.stdout.write(`\nAt the product's bars (sentence ${DEFAULT_GUARD.minSupport}, relevance ${DEFAULT_GUARD.minRelevance}): planted facts ${product.plantedBlocked === 1 ? 'PASS' : 'FAIL'}, faithful ${product.faithfulPassed >= 0.95 ? 'PASS' : 'FAIL'}\n`);
     if (product.blockedFaithful.length > 0) process.stdout.write(`faithful answers blocked: ${product.blockedFaithful.join('; ')}\n`);
   }
   const file = path.join(projectRoot(), 'bench', 'results', 'guard.json');
-  writeJson(file, { bench: 'guard', at: new Date().toISOString(), machine: machineInfo(), faq: path.relative(projectRoot(), FAQ), cases: cases.length, results });
+  writeJson(file, { bench: 'guard', at: new Date().toISOString(), machine: machineInfo(), faq: path.relative(projectRoot(), FAQ), cases: cases.length, results, relevance });
   process.stdout.write(`wrote ${path.relative(process.cwd(), file)}\n`);
 }
 

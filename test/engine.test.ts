@@ -118,6 +118,15 @@ describe('the faithfulness guard', () => {
     expect(factsOf('1. Standard takes 3 days.\n 2) Express takes one day.').map((f) => f.key)).toEqual(['3', '1']);
     expect(await guard.check('1. Standard shipping takes 3 to 5 working days.\n2. Express takes one day.', ctx)).toMatchObject({ ok: true });
     expect(await guard.check('1. Standard shipping takes 3 to 5 working days.\n2. Express takes 2 days.', ctx)).toMatchObject({ ok: false, reason: 'unsupported_fact', detail: '2' });
+    // One entry must support the whole answer, and it must be the one the question asks about.
+    expect(await guard.check('Standard shipping takes 3 to 5 working days. Write to help@shop.example.', ctx)).toMatchObject({ ok: false, reason: 'mixed_entries' });
+    expect(await guard.check('You can email help@shop.example within 3 days.', ctx)).toMatchObject({ ok: false, reason: 'mixed_entries', detail: '3' });
+    expect(await guard.check('Standard shipping takes 3 to 5 working days.', ctx, 'how many days does delivery take')).toMatchObject({ ok: true });
+    expect(await guard.check('Standard shipping takes 3 to 5 working days.', ctx, 'how do I reach customer service?')).toMatchObject({ ok: false, reason: 'off_question', detail: 'How long does shipping take?' });
+    // The entries' other wordings count: "get in touch" is how this FAQ's support entry is also asked.
+    expect(await guard.nearestEntry('can I get in touch with someone', ctx, [['How long does shipping take?'], ['How do I contact support?', 'how can I get in touch with you']])).toBe(1);
+    expect(await guard.nearestEntry('how many days does delivery take', ctx)).toBe(0);
+    expect(await guard.nearestEntry('tell me a joke about penguins', ctx)).toBeNull();
     // Without an embedder, sentences are checked by their words.
     const lexical = new FaithfulnessGuard({ ...DEFAULT_GUARD, embedder: null });
     expect(await lexical.check('Standard shipping takes 3 to 5 working days.', ctx)).toMatchObject({ ok: true });

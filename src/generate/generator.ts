@@ -114,9 +114,12 @@ export class GroundedGenerator implements Generator {
     const context = await this.ground(tenant, question);
     if (!context) return null;
     const texts = context.map((e) => `${e.question}\n${e.answer}`);
-    const unstated = unstatedFact(texts.join('\n'));
-    // What may be shown while the model writes: whole sentences whose facts are all in the context (the whole
-    // answer is checked again, sentences included, before it is sent or cached).
+    const phrasings = context.map((e) => [e.question, ...e.alternates]);
+    // What may be shown while the model writes: whole sentences whose facts are all in the entry the question
+    // asks about (or the context, when that cannot be told). The whole answer is checked again, sentences and
+    // relevance included, before it is sent or cached.
+    const target = opts.onText && this.d.guard ? await this.d.guard.nearestEntry(question, texts, phrasings).catch(() => null) : null;
+    const unstated = unstatedFact(target === null ? texts.join('\n') : (texts[target] as string));
     let shown = '';
     const onText = opts.onText
       ? (soFar: string) => {
@@ -141,13 +144,14 @@ export class GroundedGenerator implements Generator {
     });
     const answer = answerFrom(r.value, context);
     if (answer === null) return null;
+    // A copied entry answer states only what its entry does, but must still answer the question asked.
     const copied = context.some((e) => e.answer === answer);
-    if (!copied) {
-      const verdict = this.d.guard ? await this.d.guard.check(answer, texts) : { ok: false, reason: 'no_guard' as const };
+    if (this.d.guard || !copied) {
+      const verdict = this.d.guard ? await this.d.guard.check(answer, texts, question, phrasings) : { ok: false, reason: 'no_guard' as const };
       if (!verdict.ok) {
         const reason = verdict.reason ?? 'unsupported_sentence';
         this.d.onBlocked?.(tenant, reason);
-        this.d.logger?.warn({ tenant, reason, detail: 'detail' in verdict ? verdict.detail?.slice(0, 200) : undefined, usedEntries: context.map((e) => e.id) }, 'a generated answer was blocked: it states what its FAQ entries do not');
+        this.d.logger?.warn({ tenant, reason, detail: 'detail' in verdict ? verdict.detail?.slice(0, 200) : undefined, usedEntries: context.map((e) => e.id) }, 'a generated answer was blocked: it states what its FAQ entries do not, or answers another question');
         return null;
       }
     }

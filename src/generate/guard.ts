@@ -18,7 +18,7 @@ import { normalizeQuestion } from '../core/normalize';
 import type { Embedder } from '../embed/embedder';
 import { cjkShare } from '../semantic/script';
 
-export type BlockReason = 'unsupported_fact' | 'unsupported_sentence' | 'empty';
+export type BlockReason = 'unsupported_fact' | 'unsupported_sentence' | 'mixed_entries' | 'off_question' | 'empty';
 
 export interface GuardVerdict {
   ok: boolean;
@@ -35,10 +35,12 @@ export interface GuardOptions {
   minSupport: number;
   /** Without an embedder: least share of a sentence's content words found in the context. */
   minLexicalSupport: number;
+  /** Least cosine between the question asked and the question of the entry that supports the answer. */
+  minRelevance: number;
 }
 
 /** Calibrated with bench:guard (MiniLM): 100% of planted facts blocked, see the README for the figures. */
-export const DEFAULT_GUARD: Omit<GuardOptions, 'embedder'> = { minSupport: 0.6, minLexicalSupport: 0.6 };
+export const DEFAULT_GUARD: Omit<GuardOptions, 'embedder'> = { minSupport: 0.6, minLexicalSupport: 0.6, minRelevance: 0.3 };
 
 export interface Fact {
   kind: 'url' | 'email' | 'phone' | 'time' | 'date' | 'code' | 'number' | 'name';
@@ -182,8 +184,33 @@ const contentWords = (s: string) => normalizeQuestion(s).split(/\s+/).filter((w)
 export class FaithfulnessGuard {
   constructor(private readonly o: GuardOptions) {}
 
-  /** Whether the answer may be sent, given the texts of the FAQ entries it was generated from. */
-  async check(answer: string, context: string[]): Promise<GuardVerdict> {
+  /**
+   * The context entry whose question's wordings come nearest the question asked (what an answer must come
+   * from), or null when that cannot be told (no embedder, a CJK question) or none is near enough.
+   */
+  async nearestEntry(question: string, context: string[], phrasings?: string[][]): Promise<number | null> {
+    const embedder = this.o.embedder ?? null;
+    if (!embedder || cjkShare(question) >= 0.3 || context.length === 0) return null;
+    const wordings = context.map((c, k) => (phrasings?.[k]?.length ? phrasings[k] : [c.split('\n')[0] ?? '']));
+    const [q, ...vecs] = await embedder.embed([question, ...wordings.flat()]);
+    let at = 0;
+    const relevance = wordings.map((ws) => Math.max(...ws.map(() => dot(q as Float32Array, vecs[at++] as Float32Array))));
+    const best = relevance.indexOf(Math.max(...relevance));
+    return (relevance[best] ?? 0) >= this.o.minRelevance ? best : null;
+  }
+
+  /**
+   * Whether the answer may be sent, given the texts of the FAQ entries it was generated from (one string per
+   * entry, its question on the first line), and when known the question asked and, per entry, the wordings of
+   * its question (question and alternates; default: the first line).
+   *
+   * One entry must support the whole answer: every sentence near enough to one of its sentences, and every
+   * fact stated where that entry supports the sentence. An answer stitched from two entries (one entry's fact on
+   * another's topic) is blocked, as is one that answers a question other than the one asked: the supporting
+   * entry must be the context entry whose wordings come nearest the asker's question (English, with an
+   * embedder), at a cosine of at least minRelevance.
+   */
+  async check(answer: string, context: string[], question?: string, phrasings?: string[][]): Promise<GuardVerdict> {
     const text = answer.trim();
     if (text === '') return { ok: false, reason: 'empty' };
     const joined = context.join('\n');
@@ -191,49 +218,82 @@ export class FaithfulnessGuard {
     if (anywhere) return { ok: false, reason: 'unsupported_fact', detail: anywhere.text };
     const sentences = sentencesOf(text);
     if (sentences.length === 0) return { ok: false, reason: 'empty' };
-    const ctx = context.flatMap(sentencesOf);
+    const ctx: string[] = [];
+    const owner: number[] = [];
+    context.forEach((c, k) => {
+      for (const x of sentencesOf(c)) {
+        ctx.push(x);
+        owner.push(k);
+      }
+    });
     if (ctx.length === 0) return { ok: false, reason: 'unsupported_sentence', detail: sentences[0] ?? '' };
     // How well each context sentence supports each answer sentence: cosine (English, with an embedder), share
     // of character bigrams (CJK), or share of content words (no embedder).
-    const latin = sentences.map((x) => cjkShare(x) < 0.3 && this.o.embedder !== null && this.o.embedder !== undefined);
+    const embedder = this.o.embedder ?? null;
+    const latin = sentences.map((x) => cjkShare(x) < 0.3 && embedder !== null);
+    const asked = question !== undefined && embedder !== null && cjkShare(question) < 0.3 ? question : null;
+    const wordings = asked ? context.map((c, k) => (phrasings?.[k]?.length ? phrasings[k] : [c.split('\n')[0] ?? ''])) : [];
+    const heads = wordings.flat();
     let cos: Float32Array[] = [];
     let ctxVecs: Float32Array[] = [];
-    if (latin.some(Boolean)) {
-      const vecs = await (this.o.embedder as Pick<Embedder, 'embed'>).embed([...sentences.filter((_, i) => latin[i]), ...ctx]);
-      const n = latin.filter(Boolean).length;
-      cos = vecs.slice(0, n);
-      ctxVecs = vecs.slice(n);
+    let relevance: number[] = [];
+    if (latin.some(Boolean) || asked) {
+      const own = sentences.filter((_, i) => latin[i]);
+      const vecs = await (embedder as Pick<Embedder, 'embed'>).embed([...own, ...ctx, ...(asked ? [asked, ...heads] : [])]);
+      cos = vecs.slice(0, own.length);
+      ctxVecs = vecs.slice(own.length, own.length + ctx.length);
+      if (asked) {
+        const q = vecs[own.length + ctx.length] as Float32Array;
+        let at = own.length + ctx.length + 1;
+        relevance = wordings.map((ws) => Math.max(...ws.map(() => dot(q, vecs[at++] as Float32Array))));
+      }
     }
-    let lowest = 1;
+    // Per answer sentence that claims something: its support by each context sentence, and its bar.
+    const claims: Array<{ sent: string; scores: number[]; bar: number; latin: boolean }> = [];
     let vi = 0;
     for (const [i, sent] of sentences.entries()) {
-      const facts = factsOf(sent);
+      const v = latin[i] ? (cos[vi++] as Float32Array) : null;
       // "Yes." and "Thanks!" claim nothing.
-      if (facts.length === 0 && contentWords(sent).length === 0 && cjkShare(sent) < 0.3) {
-        if (latin[i]) vi += 1;
-        continue;
-      }
-      let scores: number[];
-      let bar: number;
-      if (latin[i]) {
-        const v = cos[vi++] as Float32Array;
-        scores = ctxVecs.map((w) => dot(v, w));
-        bar = this.o.minSupport;
-      } else {
-        scores = ctx.map((c) => lexicalShare(sent, c));
-        bar = this.o.minLexicalSupport;
-      }
-      const order = scores.map((x, j) => [x, j] as const).sort((p, q) => q[0] - p[0]);
-      const best = order[0]?.[0] ?? 0;
+      if (factsOf(sent).length === 0 && contentWords(sent).length === 0 && cjkShare(sent) < 0.3) continue;
+      claims.push(v ? { sent, scores: ctxVecs.map((w) => dot(v, w)), bar: this.o.minSupport, latin: true } : { sent, scores: ctx.map((c) => lexicalShare(sent, c)), bar: this.o.minLexicalSupport, latin: false });
+    }
+    let lowest = 1;
+    for (const c of claims) {
+      const best = Math.max(...c.scores);
       lowest = Math.min(lowest, best);
       // CJK and word shares are measured against the whole context too: an answer sentence may join two.
-      const whole = latin[i] ? best : Math.max(best, lexicalShare(sent, joined));
-      if (whole < bar) return { ok: false, reason: 'unsupported_sentence', detail: sent, support: whole };
-      // Its facts must be stated where it is supported (the nearest context sentences), not just somewhere:
-      // "ships within 2 days" is not supported by "express takes 2 days" in another entry.
-      const near = order.slice(0, SUPPORTING).map(([, j]) => ctx[j] as string).join('\n');
-      const local = unstatedFact(near)(sent);
-      if (local) return { ok: false, reason: 'unsupported_fact', detail: local.text };
+      const whole = c.latin ? best : Math.max(best, lexicalShare(c.sent, joined));
+      if (whole < c.bar) return { ok: false, reason: 'unsupported_sentence', detail: c.sent, support: whole };
+    }
+    // The first way an entry fails to support every claim on its own, or null when it does.
+    const failure = (k: number): { sent: string; fact?: string } | null => {
+      for (const c of claims) {
+        const order = c.scores.map((x, j) => [x, j] as const).filter(([, j]) => owner[j] === k).sort((p, q) => q[0] - p[0]);
+        const best = order[0]?.[0] ?? 0;
+        const whole = c.latin ? best : Math.max(best, lexicalShare(c.sent, context[k] ?? ''));
+        if (whole < c.bar) return { sent: c.sent };
+        // Its facts must be stated where it is supported (the entry's nearest sentences), not just somewhere:
+        // "ships within 2 days" is not supported by "express takes 2 days".
+        const near = order.slice(0, SUPPORTING).map(([, j]) => ctx[j] as string).join('\n');
+        const local = unstatedFact(near)(c.sent);
+        if (local) return { sent: c.sent, fact: local.text };
+      }
+      return null;
+    };
+    const supporting = context.map((_, k) => k).filter((k) => failure(k) === null);
+    if (supporting.length === 0) {
+      // Said of the entry that best supports the first claim: the fact or sentence it lacks.
+      const first = claims[0]?.scores ?? [];
+      const f = failure(owner[first.indexOf(Math.max(...first))] ?? 0) ?? { sent: sentences[0] ?? '' };
+      return { ok: false, reason: 'mixed_entries', detail: f.fact ?? f.sent, support: lowest };
+    }
+    // It must answer the question asked: the supporting entry's question is the nearest of the context's to
+    // the asker's, and near enough.
+    if (asked) {
+      const nearest = relevance.indexOf(Math.max(...relevance));
+      if (!supporting.includes(nearest) || (relevance[nearest] ?? 0) < this.o.minRelevance) {
+        return { ok: false, reason: 'off_question', detail: context[supporting[0] as number]?.split('\n')[0], support: relevance[supporting[0] as number] ?? 0 };
+      }
     }
     return { ok: true, support: lowest };
   }
