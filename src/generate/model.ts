@@ -98,7 +98,7 @@ export async function loadModel(opts: ModelOptions): Promise<TextModel> {
     if (err instanceof KvcacheError) throw err;
     throw new KvcacheError(
       'MODEL_LOAD_FAILED',
-      `cannot load the model ${id} (${opts.device}, ${dtype}): ${(err as Error).message}. Check the folder's onnx/ files for this KVCACHE_DTYPE, or set KVCACHE_MODEL=none`,
+      `cannot load the model ${id} (${opts.device}, ${dtype}): ${(err as Error).message.replace(/\.+$/, '')}. Check the folder's onnx/ files for this KVCACHE_DTYPE, or set KVCACHE_MODEL=none`,
     );
   }
 }
