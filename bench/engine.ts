@@ -119,7 +119,8 @@ export async function chatBench(subject: Subject, o: ChatBenchOptions): Promise<
       verdicts.abstained += 1;
       verdict = 'abstained';
     } else {
-      const v = await guard.check(answer, r.context.map((e) => `${e.question}\n${e.answer}`), r.q, r.context.map((e) => [e.question, ...e.alternates].filter((w) => w !== r.q)));
+      const texts = r.context.map((e) => `${e.question}\n${e.answer}`);
+      const v = await guard.check(answer, texts, await guard.relevance(r.q, texts, r.context.map((e) => [e.question, ...e.alternates].filter((w) => w !== r.q))));
       if (v.ok && r.context.some((e) => e.answer === answer)) verdicts.copied += 1;
       if (v.ok) verdicts.sent += 1;
       else verdicts.blocked[v.reason ?? 'unknown'] = (verdicts.blocked[v.reason ?? 'unknown'] ?? 0) + 1;

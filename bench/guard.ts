@@ -140,7 +140,7 @@ async function main(): Promise<void> {
     const missedPlanted: string[] = [];
     const blockedFaithful: string[] = [];
     for (const c of cases) {
-      const v = await guard.check(c.answer, c.context, c.question, c.phrasings);
+      const v = await guard.check(c.answer, c.context, await guard.relevance(c.question, c.context, c.phrasings));
       const t = tally[c.kind];
       t[1] += 1;
       if (c.kind === 'faithful' ? v.ok : !v.ok) t[0] += 1;

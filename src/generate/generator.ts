@@ -115,10 +115,13 @@ export class GroundedGenerator implements Generator {
     if (!context) return null;
     const texts = context.map((e) => `${e.question}\n${e.answer}`);
     const phrasings = context.map((e) => [e.question, ...e.alternates]);
+    // How near each entry comes to the question: computed once, when streaming or the final check first needs it.
+    let relevance: Promise<number[] | null> | undefined;
+    const relevanceOf = () => (relevance ??= this.d.guard ? this.d.guard.relevance(question, texts, phrasings) : Promise.resolve(null));
     // What may be shown while the model writes: whole sentences whose facts are all in the entry the question
     // asks about (or the context, when that cannot be told). The whole answer is checked again, sentences and
     // relevance included, before it is sent or cached.
-    const target = opts.onText && this.d.guard ? await this.d.guard.nearestEntry(question, texts, phrasings).catch(() => null) : null;
+    const target = opts.onText && this.d.guard ? this.d.guard.nearestEntry(await relevanceOf()) : null;
     const unstated = unstatedFact(target === null ? texts.join('\n') : (texts[target] as string));
     let shown = '';
     const onText = opts.onText
@@ -147,7 +150,7 @@ export class GroundedGenerator implements Generator {
     // A copied entry answer states only what its entry does, but must still answer the question asked.
     const copied = context.some((e) => e.answer === answer);
     if (this.d.guard || !copied) {
-      const verdict = this.d.guard ? await this.d.guard.check(answer, texts, question, phrasings) : { ok: false, reason: 'no_guard' as const };
+      const verdict = this.d.guard ? await this.d.guard.check(answer, texts, await relevanceOf()) : { ok: false, reason: 'no_guard' as const };
       if (!verdict.ok) {
         const reason = verdict.reason ?? 'unsupported_sentence';
         this.d.onBlocked?.(tenant, reason);

@@ -185,32 +185,36 @@ export class FaithfulnessGuard {
   constructor(private readonly o: GuardOptions) {}
 
   /**
-   * The context entry whose question's wordings come nearest the question asked (what an answer must come
-   * from), or null when that cannot be told (no embedder, a CJK question) or none is near enough.
+   * How near each context entry's question comes to the question asked: the best cosine over its wordings
+   * (question and alternates; default: the entry text's first line). null when that cannot be told (no
+   * embedder, a CJK question). Computed once per answer; nearestEntry and check read it.
    */
-  async nearestEntry(question: string, context: string[], phrasings?: string[][]): Promise<number | null> {
+  async relevance(question: string, context: string[], phrasings?: string[][]): Promise<number[] | null> {
     const embedder = this.o.embedder ?? null;
     if (!embedder || cjkShare(question) >= 0.3 || context.length === 0) return null;
     const wordings = context.map((c, k) => (phrasings?.[k]?.length ? phrasings[k] : [c.split('\n')[0] ?? '']));
     const [q, ...vecs] = await embedder.embed([question, ...wordings.flat()]);
     let at = 0;
-    const relevance = wordings.map((ws) => Math.max(...ws.map(() => dot(q as Float32Array, vecs[at++] as Float32Array))));
+    return wordings.map((ws) => Math.max(...ws.map(() => dot(q as Float32Array, vecs[at++] as Float32Array))));
+  }
+
+  /** The entry the question asks about (what an answer must come from): the nearest, if near enough. */
+  nearestEntry(relevance: number[] | null): number | null {
+    if (!relevance || relevance.length === 0) return null;
     const best = relevance.indexOf(Math.max(...relevance));
     return (relevance[best] ?? 0) >= this.o.minRelevance ? best : null;
   }
 
   /**
    * Whether the answer may be sent, given the texts of the FAQ entries it was generated from (one string per
-   * entry, its question on the first line), and when known the question asked and, per entry, the wordings of
-   * its question (question and alternates; default: the first line).
+   * entry, its question on the first line) and, when known, their relevance to the question asked.
    *
    * One entry must support the whole answer: every sentence near enough to one of its sentences, and every
    * fact stated where that entry supports the sentence. An answer stitched from two entries (one entry's fact on
    * another's topic) is blocked, as is one that answers a question other than the one asked: the supporting
-   * entry must be the context entry whose wordings come nearest the asker's question (English, with an
-   * embedder), at a cosine of at least minRelevance.
+   * entry must be the nearestEntry.
    */
-  async check(answer: string, context: string[], question?: string, phrasings?: string[][]): Promise<GuardVerdict> {
+  async check(answer: string, context: string[], relevance?: number[] | null): Promise<GuardVerdict> {
     const text = answer.trim();
     if (text === '') return { ok: false, reason: 'empty' };
     const joined = context.join('\n');
@@ -231,22 +235,13 @@ export class FaithfulnessGuard {
     // of character bigrams (CJK), or share of content words (no embedder).
     const embedder = this.o.embedder ?? null;
     const latin = sentences.map((x) => cjkShare(x) < 0.3 && embedder !== null);
-    const asked = question !== undefined && embedder !== null && cjkShare(question) < 0.3 ? question : null;
-    const wordings = asked ? context.map((c, k) => (phrasings?.[k]?.length ? phrasings[k] : [c.split('\n')[0] ?? ''])) : [];
-    const heads = wordings.flat();
     let cos: Float32Array[] = [];
     let ctxVecs: Float32Array[] = [];
-    let relevance: number[] = [];
-    if (latin.some(Boolean) || asked) {
+    if (latin.some(Boolean)) {
       const own = sentences.filter((_, i) => latin[i]);
-      const vecs = await (embedder as Pick<Embedder, 'embed'>).embed([...own, ...ctx, ...(asked ? [asked, ...heads] : [])]);
+      const vecs = await (embedder as Pick<Embedder, 'embed'>).embed([...own, ...ctx]);
       cos = vecs.slice(0, own.length);
-      ctxVecs = vecs.slice(own.length, own.length + ctx.length);
-      if (asked) {
-        const q = vecs[own.length + ctx.length] as Float32Array;
-        let at = own.length + ctx.length + 1;
-        relevance = wordings.map((ws) => Math.max(...ws.map(() => dot(q, vecs[at++] as Float32Array))));
-      }
+      ctxVecs = vecs.slice(own.length);
     }
     // Per answer sentence that claims something: its support by each context sentence, and its bar.
     const claims: Array<{ sent: string; scores: number[]; bar: number; latin: boolean }> = [];
@@ -287,11 +282,10 @@ export class FaithfulnessGuard {
       const f = failure(owner[first.indexOf(Math.max(...first))] ?? 0) ?? { sent: sentences[0] ?? '' };
       return { ok: false, reason: 'mixed_entries', detail: f.fact ?? f.sent, support: lowest };
     }
-    // It must answer the question asked: the supporting entry's question is the nearest of the context's to
-    // the asker's, and near enough.
-    if (asked) {
-      const nearest = relevance.indexOf(Math.max(...relevance));
-      if (!supporting.includes(nearest) || (relevance[nearest] ?? 0) < this.o.minRelevance) {
+    // It must answer the question asked: the supporting entry is the one the question asks about.
+    if (relevance) {
+      const nearest = this.nearestEntry(relevance);
+      if (nearest === null || !supporting.includes(nearest)) {
         return { ok: false, reason: 'off_question', detail: context[supporting[0] as number]?.split('\n')[0], support: relevance[supporting[0] as number] ?? 0 };
       }
     }
