@@ -12,6 +12,24 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import { startRedis as startTestRedis, type RedisServer } from '../testkit/redis';
 
 export { seededRandom } from '../src/random';
+import { seededRandom } from '../src/random';
+
+/** A copy of items in a seeded random order (Fisher–Yates): the same seed, the same order, every run. */
+export function shuffled<T>(items: readonly T[], seed: number): T[] {
+  const rand = seededRandom(seed);
+  const a = [...items];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [a[i], a[j]] = [a[j] as T, a[i] as T];
+  }
+  return a;
+}
+
+/** The median of a list (the mean of the two middle values when the count is even); NaN when empty. */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
+}
 
 /**
  * A full GC, so garbage left by a preload (hundreds of MB at 100k entries) is not collected during, and charged

@@ -26,7 +26,7 @@ import { Bm25Index } from '../src/generate/retrieve';
 import { answerFrom } from '../src/generate/generator';
 import { projectRoot } from '../src/paths';
 import type { CacheEntry } from '../src/core/types';
-import { machineInfo, table, writeJson } from './common';
+import { machineInfo, median, table, writeJson } from './common';
 
 export interface ChatBenchOptions {
   questions: number;
@@ -34,10 +34,6 @@ export interface ChatBenchOptions {
   maxTokens: number;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
-};
 
 interface Usage {
   firstTextMs: number | null;

@@ -22,7 +22,7 @@ import { loadModel } from '../src/generate/model';
 import { Bm25Index } from '../src/generate/retrieve';
 import { EntrySelector } from '../src/generate/select';
 import { projectRoot } from '../src/paths';
-import { banking77, machineInfo, parseFlags, readPaired, seededRandom, table, writeJson } from './common';
+import { banking77, machineInfo, median, parseFlags, readPaired, shuffled, table, writeJson } from './common';
 
 const flags = parseFlags(process.argv.slice(2), { model: 'value', data: 'value', limit: 'value', alternates: 'value', threads: 'value', 'speed-questions': 'value', shown: 'value', out: 'value', quick: 'bool' });
 const MODEL = path.resolve(flags.get('model') ?? path.join(projectRoot(), 'tools', 'causal', 'build', 'smollm2-135m-instruct-q4'));
@@ -52,15 +52,7 @@ function domainOf(name: string, train: Labelled[], answer: (intent: string) => s
 }
 
 const lines = (file: string) => fs.readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
-function sample<T>(xs: T[], n: number, seed: number): T[] {
-  const rnd = seededRandom(seed);
-  const copy = [...xs];
-  for (let i = copy.length - 1; i > 0; i--) {
-    const j = Math.floor(rnd() * (i + 1));
-    [copy[i], copy[j]] = [copy[j] as T, copy[i] as T];
-  }
-  return copy.slice(0, n);
-}
+const sample = <T>(xs: T[], n: number, seed: number): T[] => shuffled(xs, seed).slice(0, n);
 
 interface Outcome {
   best: number;
@@ -170,7 +162,6 @@ async function main(): Promise<void> {
   const rate = (xs: Outcome[], f: (o: Outcome) => boolean) => (xs.length ? xs.filter(f).length / xs.length : 0);
   let current: Bar = bar;
   const answered = (o: Outcome) => answers(current)(o);
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
   const row = (name: string, p: Outcome[], m: Outcome[], ood: Outcome[] | null) => ({
     name,
     pick: rate(p, (o) => o.right === true),

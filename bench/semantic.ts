@@ -23,7 +23,7 @@ import { decide, SEARCH_K, type Thresholds } from '../src/semantic/policy';
 import { projectRoot } from '../src/paths';
 import { loadFaqFiles } from '../src/faq/parse';
 import { cjkShare } from '../src/semantic/script';
-import { banking77, machineInfo, parseFlags, readPaired, round, seededRandom, table, writeJson } from './common';
+import { banking77, machineInfo, parseFlags, readPaired, round, shuffled, table, writeJson } from './common';
 import { cachedEmbedder, type CachedEmbedder } from './embed-cache';
 import { writeChart } from './plot';
 import { atecSets } from './atec';
@@ -60,16 +60,6 @@ function read(rel: string): string {
   return fs.readFileSync(p, 'utf8');
 }
 const lines = (rel: string) => read(rel).split('\n').map((l) => l.trim()).filter(Boolean);
-
-function shuffled<T>(items: T[], seed: number): T[] {
-  const rand = seededRandom(seed);
-  const a = [...items];
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [a[i], a[j]] = [a[j] as T, a[i] as T];
-  }
-  return a;
-}
 
 interface Labelled {
   text: string;
