@@ -160,27 +160,22 @@ async function main(): Promise<void> {
   await embedder.close();
 
   const rate = (xs: Outcome[], f: (o: Outcome) => boolean) => (xs.length ? xs.filter(f).length / xs.length : 0);
-  let current: Bar = bar;
-  const answered = (o: Outcome) => answers(current)(o);
-  const row = (name: string, p: Outcome[], m: Outcome[], ood: Outcome[] | null) => ({
-    name,
-    pick: rate(p, (o) => o.right === true),
-    right: rate(p, (o) => o.right === true && answered(o)),
-    wrong: rate(p, (o) => o.right === false && answered(o)),
-    missingAbstain: 1 - rate(m, answered),
-    oodAbstain: ood ? 1 - rate(ood, answered) : null,
-  });
-  const rowsFor = (b: Bar, tag: string) => {
-    const prev = current;
-    current = b;
-    const r = [
-      row(`${tag}: BANKING77 valid (sets the bar)`, valid.present, valid.missing, valid.ood),
-      row(`${tag}: BANKING77 test`, test.bankingPresent, test.bankingMissing, test.bankingOod),
-      row(`${tag}: HWU64 test (not tuned on)`, test.hwuPresent, test.hwuMissing, null),
-    ];
-    current = prev;
-    return r;
+  const row = (name: string, b: Bar, p: Outcome[], m: Outcome[], ood: Outcome[] | null) => {
+    const answered = answers(b);
+    return {
+      name,
+      pick: rate(p, (o) => o.right === true),
+      right: rate(p, (o) => o.right === true && answered(o)),
+      wrong: rate(p, (o) => o.right === false && answered(o)),
+      missingAbstain: 1 - rate(m, answered),
+      oodAbstain: ood ? 1 - rate(ood, answered) : null,
+    };
   };
+  const rowsFor = (b: Bar, tag: string) => [
+    row(`${tag}: BANKING77 valid (sets the bar)`, b, valid.present, valid.missing, valid.ood),
+    row(`${tag}: BANKING77 test`, b, test.bankingPresent, test.bankingMissing, test.bankingOod),
+    row(`${tag}: HWU64 test (not tuned on)`, b, test.hwuPresent, test.hwuMissing, null),
+  ];
   const alone = rowsFor(scorerOnly, 'scorer');
   const rows = rowsFor(bar, 'scorer + cosine');
   const idOosAbstain = 1 - rate(test.bankingIdOos, answers(bar));
