@@ -197,10 +197,11 @@ interface Chunk {
 /** Waits for p, or fails as soon as the askers give up (a retry's backoff must not hold the slot past the deadline). */
 async function abortable(p: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
   if (!signal) return p;
-  if (signal.aborted) throw new KvcacheError('ENGINE_FAILED', 'the askers gave up (generation timeout) before the engine was free');
+  const gaveUpError = () => new KvcacheError('ENGINE_FAILED', 'the askers gave up (generation timeout) before the engine was free');
+  if (signal.aborted) throw gaveUpError();
   let onAbort = () => undefined as void;
   const gaveUp = new Promise<never>((_, reject) => {
-    onAbort = () => reject(new KvcacheError('ENGINE_FAILED', 'the askers gave up (generation timeout) before the engine was free'));
+    onAbort = () => reject(gaveUpError());
     signal.addEventListener('abort', onAbort, { once: true });
   });
   try {
